@@ -1,0 +1,20 @@
+import {flush, run as oclifRun} from '@oclif/core'
+
+import {reportError} from './report-error.js'
+
+/**
+ * The entry point of bin/run.js. oclif's own top-level handler wraps lines
+ * and adds a `Code:` line; errors that escape a command (an unknown command,
+ * say) come through here instead and get the one-line treatment.
+ */
+export async function run(argv: string[], entryUrl: string): Promise<void> {
+  try {
+    await oclifRun(argv, entryUrl)
+    await flush()
+  } catch (error) {
+    reportError(error, {
+      json: argv.includes('--json'),
+      verbose: argv.includes('-v') || argv.includes('--verbose'),
+    })
+  }
+}
