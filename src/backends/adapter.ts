@@ -1,0 +1,142 @@
+import type {Readable} from 'node:stream'
+
+/** The hash names a backend may report for files. */
+export type HashName = 'md5' | 'sha256'
+
+/** One file or directory, as every backend describes it (the `--json` shape of DESIGN.md §2). */
+export interface Entry {
+  /** Last path segment; "" for the root. */
+  name: string
+  /** Absolute path on the backend, as the user writes it: `/a/b` (no prefix). */
+  path: string
+  type: 'file' | 'dir'
+  /** Bytes for a file; null for a directory. */
+  size: number | null
+  /** ISO 8601 time of the last change, or null where unknown. */
+  modified: string | null
+  md5?: string
+  sha256?: string
+}
+
+export interface RemoveOptions {
+  /** Remove a directory and everything under it. Without it a directory is a UsageError. */
+  recursive?: boolean
+  /** Skip the trash where the backend has one. */
+  permanently?: boolean
+}
+
+export interface WriteOptions {
+  /** The content length in bytes, when known (some APIs need it up front). */
+  size?: number
+  /** Replace an existing file. Without it an existing file is a ConflictError. */
+  overwrite?: boolean
+  /** Called with the number of bytes sent so far. */
+  onProgress?: (bytes: number) => void
+  signal?: AbortSignal
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal
+}
+
+export interface TransferOptions {
+  /** Replace an existing destination file. */
+  overwrite?: boolean
+}
+
+/** Quota in bytes; null where the backend cannot tell. Backends may add fields. */
+export interface About {
+  total: number | null
+  used: number | null
+  free: number | null
+  trash: number | null
+  [extra: string]: number | null
+}
+
+/**
+ * The one interface every storage backend implements (DESIGN.md §3).
+ *
+ * Paths are absolute and normalised (`/`, `/a/b`), without a backend prefix.
+ * Parent directories are never created implicitly: callers do that, so a
+ * missing parent is reported, not papered over. Every method rejects with
+ * the typed errors of `errors.ts` only:
+ * - NotFoundError('dir') when a directory, or the parent of the path, is missing;
+ * - NotFoundError('file') when the path itself is missing;
+ * - ConflictError when a destination exists, a directory is not empty, or there is no space;
+ * - AuthError, TemporaryError and UsageError as their names say.
+ */
+export interface StorageAdapter {
+  /** The registry name: `yandex`, `local` or `cluster`. */
+  readonly name: string
+
+  /**
+   * Lists a directory's entries, paging underneath as needed.
+   * Rejects NotFoundError('dir') if it does not exist; ConflictError('not-directory') if it is a file.
+   */
+  list(dir: string): AsyncIterable<Entry>
+
+  /** Describes one entry. Rejects NotFoundError('file') if it does not exist. */
+  stat(path: string): Promise<Entry>
+
+  /**
+   * Creates one directory. Rejects ConflictError if anything exists at the path,
+   * and NotFoundError('dir') if the parent is missing.
+   */
+  mkdir(path: string): Promise<Entry>
+
+  /**
+   * Removes a file, or a directory with `recursive`. A directory without
+   * `recursive` is a UsageError ("is a directory; use -r"). Removing `/` is a UsageError.
+   */
+  remove(path: string, options?: RemoveOptions): Promise<void>
+
+  /** Opens a file's content as a stream. Rejects NotFoundError('file'); a directory is a UsageError. */
+  openRead(path: string, options?: ReadOptions): Promise<Readable>
+
+  /**
+   * Stores a stream as the file at `path`, whole or not at all: an interrupted
+   * write never leaves a partial file visible at `path`. Resolves with the new
+   * entry (including the backend's hashes, where it has them).
+   */
+  write(path: string, source: Readable, options?: WriteOptions): Promise<Entry>
+
+  // Optional features (rclone style): absent when the backend cannot do them
+  // server-side, and callers fall back (copy = read + write; move = copy + remove).
+
+  /** Copies a file or a whole directory server-side. `dst` is the exact new path. */
+  copy?(src: string, dst: string, options?: TransferOptions): Promise<Entry>
+
+  /** Moves or renames a file or a whole directory server-side. `dst` is the exact new path. */
+  move?(src: string, dst: string, options?: TransferOptions): Promise<Entry>
+
+  /** Quota and usage. */
+  about?(): Promise<About>
+
+  /** Hashes the backend reports in `Entry`, strongest last. Empty or absent: none. */
+  readonly hashes?: readonly HashName[]
+
+  /** Releases connections, timers and embedded servers. */
+  close?(): Promise<void>
+}
+
+/** Everything a backend factory may need, resolved from flags, env, .env and the config file. */
+export interface BackendSettings {
+  /** Attempts after the first for temporary failures (`--retries`). */
+  retries: number
+  /** First backoff delay in ms (0.5 s by default; tests shorten it). */
+  retryBaseMs: number
+  /** Yandex OAuth token, if any. */
+  token?: string
+  /** Yandex API base URL. */
+  yandexApiUrl: string
+  /** Root folder of the local backend. */
+  localRoot: string
+  /** Router address `host:port`, or undefined for the embedded cluster. */
+  cluster?: string
+  /** Data folder of the embedded cluster. */
+  dataDir: string
+  /** Writes a diagnostic line to stderr when verbose. */
+  log: (message: string) => void
+}
+
+export type BackendFactory = (settings: BackendSettings) => Promise<StorageAdapter>
