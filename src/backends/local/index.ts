@@ -1,0 +1,220 @@
+import {randomBytes} from 'node:crypto'
+import {createReadStream, createWriteStream, type Stats} from 'node:fs'
+import fs from 'node:fs/promises'
+import nodePath from 'node:path'
+import type {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import type {About, BackendFactory, Entry, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
+import {ConflictError, NotFoundError, UsageError} from '../errors.js'
+import {mapFsError} from '../fs-errors.js'
+import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
+
+/** Temporary files of writes in progress; hidden from listings. */
+const PARTIAL = /^\.disk-client-[0-9a-f]+\.partial$/
+
+/** The local backend: a folder on this machine, with writes made atomic by write-then-rename. */
+export class LocalBackend implements StorageAdapter {
+  readonly name = 'local'
+
+  constructor(readonly root: string) {}
+
+  private real(path: string): string {
+    // Paths are normalised by remote-path.ts, so joining cannot climb out of root.
+    return nodePath.join(this.root, path)
+  }
+
+  private toEntry(path: string, stats: Stats): Entry {
+    return {
+      name: baseName(path),
+      path,
+      type: stats.isDirectory() ? 'dir' : 'file',
+      size: stats.isDirectory() ? null : stats.size,
+      modified: stats.mtime.toISOString(),
+    }
+  }
+
+  async *list(dir: string): AsyncIterable<Entry> {
+    let names: string[]
+    try {
+      names = await fs.readdir(this.real(dir))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        throw new ConflictError(`cannot list ${dir}: not a directory`, 'not-directory')
+      }
+
+      throw mapFsError(error, `cannot list ${dir}`, 'dir')
+    }
+
+    for (const name of names.sort()) {
+      if (PARTIAL.test(name)) continue
+      const path = joinPath(dir, name)
+      try {
+        yield this.toEntry(path, await fs.stat(this.real(path)))
+      } catch (error) {
+        // Removed while we listed, or a dangling link: skip it as `ls` does.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw mapFsError(error, `cannot stat ${path}`)
+      }
+    }
+  }
+
+  async stat(path: string): Promise<Entry> {
+    try {
+      return this.toEntry(path, await fs.stat(this.real(path)))
+    } catch (error) {
+      throw mapFsError(error, `cannot stat ${path}`)
+    }
+  }
+
+  async mkdir(path: string): Promise<Entry> {
+    try {
+      await fs.mkdir(this.real(path))
+    } catch (error) {
+      throw mapFsError(error, `cannot create directory ${path}`, 'dir')
+    }
+
+    return this.stat(path)
+  }
+
+  async remove(path: string, options: RemoveOptions = {}): Promise<void> {
+    if (path === '/') throw new UsageError('refusing to remove the root directory')
+    const entry = await this.stat(path)
+    if (entry.type === 'dir' && !options.recursive) {
+      throw new UsageError(`cannot remove ${path}: is a directory; use -r`)
+    }
+
+    try {
+      await fs.rm(this.real(path), {recursive: entry.type === 'dir'})
+    } catch (error) {
+      throw mapFsError(error, `cannot remove ${path}`)
+    }
+  }
+
+  async openRead(path: string): Promise<Readable> {
+    const entry = await this.stat(path)
+    if (entry.type === 'dir') throw new UsageError(`cannot read ${path}: is a directory`)
+    const handle = await fs.open(this.real(path), 'r').catch((error) => {
+      throw mapFsError(error, `cannot open ${path}`)
+    })
+    return handle.createReadStream()
+  }
+
+  /** Checks that the parent is a directory and the destination may be written. */
+  private async prepareDestination(path: string, overwrite: boolean, what: string): Promise<void> {
+    const parent = await fs.stat(this.real(parentOf(path))).catch((error) => {
+      throw mapFsError(error, `${what}: parent directory ${parentOf(path)}`, 'dir')
+    })
+    if (!parent.isDirectory()) throw new NotFoundError(`${what}: ${parentOf(path)} is not a directory`, 'dir')
+    const existing = await fs.stat(this.real(path)).catch(() => undefined)
+    if (existing?.isDirectory()) throw new ConflictError(`${what}: ${path} is an existing directory`, 'is-directory')
+    if (existing && !overwrite) {
+      throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
+    }
+  }
+
+  /** Moves a finished temporary file into place: rename to replace, link to refuse an existing file atomically. */
+  private async commit(temp: string, path: string, overwrite: boolean, what: string): Promise<void> {
+    try {
+      if (overwrite) {
+        await fs.rename(temp, this.real(path))
+      } else {
+        await fs.link(temp, this.real(path))
+        await fs.unlink(temp)
+      }
+    } catch (error) {
+      await fs.rm(temp, {force: true})
+      throw mapFsError(error, what)
+    }
+  }
+
+  private tempPath(path: string): string {
+    return nodePath.join(this.real(parentOf(path)), `.disk-client-${randomBytes(6).toString('hex')}.partial`)
+  }
+
+  async write(path: string, source: Readable, options: WriteOptions = {}): Promise<Entry> {
+    const what = `cannot write ${path}`
+    await this.prepareDestination(path, Boolean(options.overwrite), what)
+    const temp = this.tempPath(path)
+    try {
+      const out = createWriteStream(temp, {flags: 'wx', mode: 0o644})
+      let sent = 0
+      source.on('data', (chunk: Buffer) => {
+        sent += chunk.length
+        options.onProgress?.(sent)
+      })
+      await pipeline(source, out, {signal: options.signal})
+      const handle = await fs.open(temp, 'r+')
+      await handle.sync().finally(() => handle.close())
+    } catch (error) {
+      await fs.rm(temp, {force: true})
+      throw mapFsError(error, what)
+    }
+
+    await this.commit(temp, path, Boolean(options.overwrite), what)
+    return this.stat(path)
+  }
+
+  async copy(src: string, dst: string, options: TransferOptions = {}): Promise<Entry> {
+    const what = `cannot copy ${src} to ${dst}`
+    const entry = await this.stat(src)
+    if (isWithin(dst, src)) throw new UsageError(`${what}: destination is inside the source`)
+    await this.prepareDestination(dst, Boolean(options.overwrite), what)
+    if (entry.type === 'dir') {
+      try {
+        await fs.cp(this.real(src), this.real(dst), {recursive: true, errorOnExist: true, force: false})
+      } catch (error) {
+        throw mapFsError(error, what)
+      }
+
+      return this.stat(dst)
+    }
+
+    const temp = this.tempPath(dst)
+    try {
+      await pipeline(createReadStream(this.real(src)), createWriteStream(temp, {flags: 'wx'}))
+    } catch (error) {
+      await fs.rm(temp, {force: true})
+      throw mapFsError(error, what)
+    }
+
+    await this.commit(temp, dst, Boolean(options.overwrite), what)
+    return this.stat(dst)
+  }
+
+  async move(src: string, dst: string, options: TransferOptions = {}): Promise<Entry> {
+    const what = `cannot move ${src} to ${dst}`
+    if (src === '/') throw new UsageError(`${what}: cannot move the root`)
+    const entry = await this.stat(src)
+    if (isWithin(dst, src)) throw new UsageError(`${what}: destination is inside the source`)
+    await this.prepareDestination(dst, Boolean(options.overwrite), what)
+    try {
+      if (entry.type === 'file' && !options.overwrite) {
+        // link + unlink refuses an existing destination atomically, unlike rename.
+        await fs.link(this.real(src), this.real(dst))
+        await fs.unlink(this.real(src))
+      } else {
+        await fs.rename(this.real(src), this.real(dst))
+      }
+    } catch (error) {
+      throw mapFsError(error, what)
+    }
+
+    return this.stat(dst)
+  }
+
+  async about(): Promise<About> {
+    const stats = await fs.statfs(this.root)
+    const total = stats.blocks * stats.bsize
+    return {total, used: total - stats.bfree * stats.bsize, free: stats.bavail * stats.bsize, trash: null}
+  }
+}
+
+export const createLocalBackend: BackendFactory = async (settings) => {
+  try {
+    await fs.mkdir(settings.localRoot, {recursive: true})
+  } catch (error) {
+    throw mapFsError(error, `cannot create the local root ${settings.localRoot}`, 'dir')
+  }
+
+  return new LocalBackend(await fs.realpath(settings.localRoot))
+}
