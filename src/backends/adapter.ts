@@ -30,6 +30,12 @@ export interface WriteOptions {
   size?: number
   /** Replace an existing file. Without it an existing file is a ConflictError. */
   overwrite?: boolean
+  /**
+   * Hashes the content must have. A backend that can check them while
+   * writing does so and rejects IntegrityError before the file becomes
+   * visible; the local backend always does.
+   */
+  expect?: Partial<Record<HashName, string>>
   /** Called with the number of bytes sent so far. */
   onProgress?: (bytes: number) => void
   signal?: AbortSignal

@@ -8,6 +8,7 @@ import {pipeline} from 'node:stream/promises'
 import type {About, BackendFactory, Entry, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
 import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
+import {HashingStream, verifyDigests} from '../hashing.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 
 /** Temporary files of writes in progress; hidden from listings. */
@@ -136,13 +137,9 @@ export class LocalBackend implements StorageAdapter {
     await this.prepareDestination(path, Boolean(options.overwrite), what)
     const temp = this.tempPath(path)
     try {
-      const out = createWriteStream(temp, {flags: 'wx', mode: 0o644})
-      let sent = 0
-      source.on('data', (chunk: Buffer) => {
-        sent += chunk.length
-        options.onProgress?.(sent)
-      })
-      await pipeline(source, out, {signal: options.signal})
+      const hashing = new HashingStream((total) => options.onProgress?.(total))
+      await pipeline(source, hashing, createWriteStream(temp, {flags: 'wx', mode: 0o644}), {signal: options.signal})
+      verifyDigests(what, hashing.digests(), options.expect)
       const handle = await fs.open(temp, 'r+')
       await handle.sync().finally(() => handle.close())
     } catch (error) {

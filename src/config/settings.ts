@@ -1,0 +1,61 @@
+import dotenv from 'dotenv'
+import os from 'node:os'
+import path from 'node:path'
+
+import type {BackendSettings} from '../backends/adapter.js'
+import {UsageError} from '../backends/errors.js'
+import {type BackendName, isBackendName} from '../backends/remote-path.js'
+import type {ConfigValues} from './config-file.js'
+
+/** The backend used when nothing chooses one (DESIGN.md §2). */
+export const DEFAULT_BACKEND: BackendName = 'local'
+export const DEFAULT_YANDEX_API_URL = 'https://cloud-api.yandex.net/v1/disk'
+
+/** Loads `.env` from the working directory into process.env; real environment variables win. */
+export function loadDotEnv(cwd = process.cwd()): void {
+  dotenv.config({path: path.join(cwd, '.env'), override: false, quiet: true})
+}
+
+export interface SettingsInput {
+  /** `--backend`, `--token`, `--retries`, `--router` as given on the command line. */
+  flags: {backend?: string; token?: string; retries?: number; router?: string}
+  env: NodeJS.ProcessEnv
+  config: ConfigValues
+  log?: (message: string) => void
+}
+
+export interface ResolvedSettings extends BackendSettings {
+  defaultBackend: BackendName
+}
+
+/** Resolves every setting by the precedence flag > environment (incl. .env) > config file > default. */
+export function resolveSettings({flags, env, config, log = () => {}}: SettingsInput): ResolvedSettings {
+  const pick = (flag: string | undefined, variable: string, key: keyof ConfigValues): string | undefined =>
+    nonEmpty(flag) ?? nonEmpty(env[variable]) ?? nonEmpty(config[key])
+  const home = os.homedir()
+  const backend = pick(flags.backend, 'DISK_BACKEND', 'backend') ?? DEFAULT_BACKEND
+  if (!isBackendName(backend)) {
+    throw new UsageError(`unknown backend "${backend}"; use yandex, local or cluster`)
+  }
+
+  const retryBase = Number(env.DISK_RETRY_BASE_MS ?? 500)
+  return {
+    defaultBackend: backend,
+    retries: flags.retries ?? 5,
+    retryBaseMs: Number.isFinite(retryBase) && retryBase >= 0 ? retryBase : 500,
+    token: pick(flags.token, 'YANDEX_DISK_TOKEN', 'yandex.token'),
+    yandexApiUrl: pick(undefined, 'YANDEX_DISK_API_URL', 'yandex.apiUrl') ?? DEFAULT_YANDEX_API_URL,
+    localRoot: expandHome(pick(undefined, 'DISK_LOCAL_ROOT', 'local.root') ?? path.join(home, '.local/share/disk-client/local')),
+    cluster: pick(flags.router, 'DISK_CLUSTER', 'cluster.router'),
+    dataDir: expandHome(pick(undefined, 'DISK_DATA_DIR', 'cluster.dataDir') ?? path.join(home, '.local/share/disk-client/cluster')),
+    log,
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : path.resolve(p)
+}

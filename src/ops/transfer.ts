@@ -1,0 +1,195 @@
+import {pipeline, Transform, type Readable} from 'node:stream'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {Entry} from '../backends/adapter.js'
+import {DiskError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
+import {isWithin, joinPath, parentOf} from '../backends/remote-path.js'
+import {backoffDelay} from '../backends/retry.js'
+import {runPool} from './pool.js'
+import {type Progress, silentProgress} from './progress.js'
+import type {Target} from './session.js'
+import {ensureDir, mkdirParents, rebase, walk} from './tree.js'
+
+export interface TransferOptions {
+  /** Replace existing destination files. */
+  overwrite?: boolean
+  /** Files moved in parallel. */
+  transfers?: number
+  /** Attempts after the first, per file, for temporary failures and hash mismatches. */
+  retries?: number
+  retryBaseMs?: number
+  progress?: Progress
+  log?: (message: string) => void
+  /** The word for errors: `cannot <verb> SRC to DST: …` (default: copy or move). */
+  verb?: string
+}
+
+export interface TransferResult {
+  source: string
+  destination: string
+  type: 'file' | 'dir'
+  files: number
+  bytes: number
+  /** True when the backend did it without moving content through us. */
+  serverSide: boolean
+}
+
+type Mode = 'copy' | 'move'
+
+/**
+ * Copies or moves `src` to `dst` following DESIGN.md §2's destination rules:
+ * into an existing directory under its own name, else to the exact path;
+ * missing parents are created; an existing file is a ConflictError unless
+ * `overwrite`. Server-side where the backend can, streamed otherwise (across
+ * backends, and for upload and download, which are transfers from or to the
+ * host filesystem).
+ */
+export async function transfer(src: Target, dst: Target, mode: Mode, options: TransferOptions = {}): Promise<TransferResult> {
+  const verb = options.verb ?? mode
+  const context = (final: string) => `cannot ${verb} ${src.path} to ${final}`
+  const source = await src.adapter.stat(src.path).catch((error) => {
+    throw addContext(error, context(dst.path))
+  })
+  const final = await destinationFor(dst, source)
+  const sameBackend = src.adapter === dst.adapter
+  if (sameBackend && (isWithin(final, src.path) || src.path === final)) {
+    throw new UsageError(`${context(final)}: the destination is the source or inside it`)
+  }
+
+  try {
+    const serverSide = sameBackend ? (mode === 'copy' ? dst.adapter.copy : dst.adapter.move) : undefined
+    if (serverSide) {
+      const entry = await withParents(dst, final, () =>
+        serverSide.call(dst.adapter, src.path, final, {overwrite: options.overwrite}),
+      )
+      return {source: src.path, destination: final, type: entry.type, files: 0, bytes: 0, serverSide: true}
+    }
+
+    const result =
+      source.type === 'file' ? await streamOne(src, source, dst, final, options) : await streamTree(src, dst, final, options)
+    if (mode === 'move') await src.adapter.remove(src.path, {recursive: source.type === 'dir'})
+    return result
+  } catch (error) {
+    throw addContext(error, context(final))
+  }
+}
+
+/** The final path: inside `dst` if it is an existing directory, else `dst` itself. */
+async function destinationFor(dst: Target, source: Entry): Promise<string> {
+  try {
+    const existing = await dst.adapter.stat(dst.path)
+    if (existing.type === 'dir' && source.name !== '') return joinPath(dst.path, source.name)
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error
+  }
+
+  return dst.path
+}
+
+/** Runs a server-side operation; if the destination's parent is missing, creates it and tries once more. */
+async function withParents<T>(dst: Target, final: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation()
+  } catch (error) {
+    if (!(error instanceof NotFoundError && error.kind === 'dir') || final === '/') throw error
+    await mkdirParents(dst.adapter, parentOf(final))
+    return operation()
+  }
+}
+
+async function streamOne(src: Target, source: Entry, dst: Target, final: string, options: TransferOptions): Promise<TransferResult> {
+  const progress = options.progress ?? silentProgress
+  await ensureDir(dst.adapter, parentOf(final))
+  progress.addTotal(source.size ?? 0)
+  await copyFile(src, source, dst, final, options)
+  return {source: src.path, destination: final, type: 'file', files: 1, bytes: source.size ?? 0, serverSide: false}
+}
+
+async function streamTree(src: Target, dst: Target, final: string, options: TransferOptions): Promise<TransferResult> {
+  const progress = options.progress ?? silentProgress
+  await mkdirParents(dst.adapter, final)
+  let files = 0
+  let bytes = 0
+  async function* filesToCopy(): AsyncGenerator<Entry> {
+    for await (const entry of walk(src.adapter, src.path)) {
+      const target = rebase(entry.path, src.path, final)
+      if (entry.type === 'dir') {
+        await mkdirParents(dst.adapter, target)
+        continue
+      }
+
+      files++
+      bytes += entry.size ?? 0
+      progress.addTotal(entry.size ?? 0)
+      yield entry
+    }
+  }
+
+  const failures = await runPool(filesToCopy(), options.transfers ?? 4, (entry) =>
+    copyFile({...src, path: entry.path}, entry, dst, rebase(entry.path, src.path, final), options).then(
+      () => {},
+      (error: unknown) => {
+        throw addContext(error, entry.path)
+      },
+    ),
+  )
+  if (failures.length > 0) {
+    const first = failures[0].error
+    const summary = `${failures.length} of ${files} files failed; first: `
+    throw first instanceof DiskError ? first.withContext(summary.slice(0, -2)) : new Error(summary + String(first))
+  }
+
+  return {source: src.path, destination: final, type: 'dir', files, bytes, serverSide: false}
+}
+
+/** Streams one file, retrying temporary failures and hash mismatches with a fresh read each time. */
+async function copyFile(src: Target, source: Entry, dst: Target, final: string, options: TransferOptions): Promise<Entry> {
+  const progress = options.progress ?? silentProgress
+  const retries = options.retries ?? 5
+  for (let attempt = 0; ; attempt++) {
+    let moved = 0
+    let input: Readable | undefined
+    try {
+      input = await src.adapter.openRead(src.path)
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          moved += chunk.length
+          progress.advance(chunk.length)
+          callback(null, chunk)
+        },
+      })
+      const body = pipeline(input, counter, () => {})
+      return await dst.adapter.write(final, body, {
+        size: source.size ?? undefined,
+        overwrite: options.overwrite,
+        expect: {md5: source.md5, sha256: source.sha256},
+      })
+    } catch (error) {
+      progress.advance(-moved)
+      const retryable = error instanceof TemporaryError || error instanceof IntegrityError
+      if (!retryable || attempt >= retries) throw error
+      const delay = backoffDelay(attempt + 1, error instanceof TemporaryError ? error : new TemporaryError(''), {
+        retries,
+        baseMs: options.retryBaseMs,
+      })
+      options.log?.(`retrying ${src.path} in ${delay} ms: ${(error as Error).message}`)
+      await sleep(delay)
+    } finally {
+      input?.destroy()
+    }
+  }
+}
+
+/**
+ * Says what was being done in a typed error's message: `cannot copy A to B:
+ * <reason>`. A backend's own `cannot write B:` prefix gives way to the
+ * caller's wording, which names what the user asked for.
+ */
+export function addContext(error: unknown, context: string): unknown {
+  if (!(error instanceof DiskError) || error.message.startsWith(context + ':')) return error
+  const reason = error.message.replace(/^cannot [^:]*: /, '')
+  const copy = error.withContext(context)
+  copy.message = `${context}: ${reason}`
+  return copy
+}
+
