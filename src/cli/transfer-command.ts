@@ -1,5 +1,6 @@
 import {Args, Command, Flags} from '@oclif/core'
 
+import {cleanUpOnInterrupt} from '../ops/interrupt.js'
 import {formatBytes} from '../ops/progress.js'
 import type {Session, Target} from '../ops/session.js'
 import {transfer, type TransferResult} from '../ops/transfer.js'
@@ -26,6 +27,7 @@ export abstract class TransferCommand<T extends typeof Command> extends FileComm
   protected abstract endpoints(session: Session, source: string, destination: string): Promise<[Target, Target]>
 
   async run(): Promise<TransferResult> {
+    cleanUpOnInterrupt()
     const session = await this.session()
     const args = this.args as {source: string; destination: string}
     const flags = this.flags as {overwrite: boolean; transfers: number; retries: number}

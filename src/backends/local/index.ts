@@ -9,6 +9,7 @@ import type {About, BackendFactory, Entry, RemoveOptions, StorageAdapter, Transf
 import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, verifyDigests} from '../hashing.js'
+import {trackPartial} from '../../ops/interrupt.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 
 /** Temporary files of writes in progress; hidden from listings. */
@@ -136,6 +137,7 @@ export class LocalBackend implements StorageAdapter {
     const what = `cannot write ${path}`
     await this.prepareDestination(path, Boolean(options.overwrite), what)
     const temp = this.tempPath(path)
+    const untrack = trackPartial(temp)
     try {
       const hashing = new HashingStream((total) => options.onProgress?.(total))
       await pipeline(source, hashing, createWriteStream(temp, {flags: 'wx', mode: 0o644}), {signal: options.signal})
@@ -144,10 +146,11 @@ export class LocalBackend implements StorageAdapter {
       await handle.sync().finally(() => handle.close())
     } catch (error) {
       await fs.rm(temp, {force: true})
+      untrack()
       throw mapFsError(error, what)
     }
 
-    await this.commit(temp, path, Boolean(options.overwrite), what)
+    await this.commit(temp, path, Boolean(options.overwrite), what).finally(untrack)
     return this.stat(path)
   }
 
