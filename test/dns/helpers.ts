@@ -1,6 +1,7 @@
 // Shared pieces of the DNS tests: a port free on several loopback addresses,
 // fixture copies, raw UDP/TCP exchanges, and UPDATE messages built byte by
 // byte where dns-packet cannot express them (class NONE, RDLENGTH 0).
+import type {ChildProcess} from 'node:child_process'
 import {createSocket} from 'node:dgram'
 import {copyFileSync, mkdtempSync, readdirSync} from 'node:fs'
 import {createServer, Socket} from 'node:net'
@@ -10,6 +11,7 @@ import {fileURLToPath} from 'node:url'
 
 import packet from 'dns-packet'
 
+import {spawnCli} from '../helpers/cli.js'
 import {codecs, decodeMessage, FrameReader, frame, type Message} from '../../src/dns/wire.js'
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
@@ -173,7 +175,7 @@ export function encodeQuery(query: Message): Buffer {
     type: 'query',
     flags: (query.opcode << 11) | (query.rd ? packet.RECURSION_DESIRED : 0),
     questions: query.questions.map((q) => ({name: q.name, type: q.type, class: 'IN'}) as packet.Question),
-    additionals: query.edns ? [{name: '.', type: 'OPT', udpPayloadSize: query.edns.udpPayloadSize, flags: 0, options: []} as packet.Answer] : [],
+    additionals: query.edns ? [{name: '.', type: 'OPT', udpPayloadSize: query.edns.udpPayloadSize, flags: 0, options: []} as unknown as packet.Answer] : [],
   })
 }
 
@@ -227,3 +229,42 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 }
 
 export {join}
+
+/** A `dns serve` process started through the real CLI, with the port it printed. */
+export interface ServeProcess {
+  child: ChildProcess
+  port: number
+  stdout: () => string
+  stderr: () => string
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop: () => Promise<number | null>
+}
+
+/** Starts `disk-client dns serve ARGS` and waits for its "listening tcp" line. */
+export async function spawnServe(args: string[]): Promise<ServeProcess> {
+  const child = spawnCli(['dns', 'serve', ...args])
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const listening = await Promise.race([
+    waitFor(() => /listening tcp \S+:(\d+)/.test(stdout), 15_000, 'dns serve to listen').then(() => true),
+    exited.then(() => false),
+  ])
+  if (!listening) throw new Error(`dns serve exited early: ${stderr}`)
+  const port = Number(/listening tcp \S+:(\d+)/.exec(stdout)![1])
+  return {
+    child,
+    port,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      const code = await exited
+      clearTimeout(timer)
+      return code
+    },
+  }
+}
