@@ -1,0 +1,237 @@
+import {randomBytes} from 'node:crypto'
+
+import type {Entry} from '../adapter.js'
+import {ConflictError, NotFoundError, TemporaryError, UsageError} from '../errors.js'
+import {baseName, joinPath, parentOf} from '../remote-path.js'
+import type {ClusterStore} from './store.js'
+
+/** The database that holds the directory tree, the manifests and upload intents. */
+export const META_DB = 1
+export const ROOT_ID = 'root'
+
+export type FileRecord = {type: 'file'; modified: string; size: number; manifest: string; sha256: string}
+export type DirLink = {type: 'dir'; modified: string; id: string}
+/** One name in a directory record. Directories point at their own record; files at a content-addressed manifest. */
+export type EntryRecord = DirLink | FileRecord
+
+/** A directory's record, stored as JSON under `d:<id>`. */
+export interface DirRecord {
+  entries: Record<string, EntryRecord>
+}
+
+export const dirKey = (id: string) => `d:${id}`
+const MAX_CAS_ATTEMPTS = 64
+
+/**
+ * The directory tree, inode style: each directory is a record under its own
+ * random id, and a name links to it. Every change that makes something
+ * visible is one compare-and-set on one directory record at the router, so
+ * concurrent clients never lose each other's changes; a record built but not
+ * yet linked is invisible, which is all a client dying mid-operation leaves.
+ * Moves only relink, so a directory moves in O(1).
+ */
+export class MetaTree {
+  constructor(private readonly store: ClusterStore) {}
+
+  private async read(id: string): Promise<{record: DirRecord; version: string | null} | null> {
+    const found = await this.store.getVersioned(META_DB, dirKey(id))
+    if (!found) return id === ROOT_ID ? {record: {entries: {}}, version: null} : null
+    return {record: JSON.parse(found.value.toString('utf8')) as DirRecord, version: found.version}
+  }
+
+  /** The id of the directory at `path`; NotFoundError('dir') if it is missing, ConflictError if a file. */
+  async resolveDir(path: string): Promise<string> {
+    let id = ROOT_ID
+    let walked = ''
+    for (const name of path.split('/').filter(Boolean)) {
+      walked += `/${name}`
+      const found = await this.read(id)
+      const link = found?.record.entries[name]
+      if (!link) throw new NotFoundError(`${walked}: directory not found`, 'dir')
+      if (link.type !== 'dir') throw new ConflictError(`${walked}: not a directory`, 'not-directory')
+      id = link.id
+    }
+
+    return id
+  }
+
+  /**
+   * Applies `change` to a directory's record atomically, retrying when another
+   * writer changed it first. `change` may throw to abort (a conflict, say).
+   */
+  async update(id: string, change: (record: DirRecord) => void): Promise<DirRecord> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await this.read(id)
+      if (!current) throw new NotFoundError('directory not found (removed meanwhile)', 'dir')
+      const record = structuredClone(current.record)
+      change(record)
+      if (await this.store.compareAndSet(META_DB, dirKey(id), current.version, Buffer.from(JSON.stringify(record)))) {
+        return record
+      }
+
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 2 ** attempt)))
+    }
+
+    throw new TemporaryError('too much contention on a directory record; try again')
+  }
+
+  /** The record at `path`, or null if the name is missing; NotFoundError('dir') if the parent is. */
+  async lookup(path: string): Promise<EntryRecord | null> {
+    if (path === '/') return {type: 'dir', id: ROOT_ID, modified: new Date(0).toISOString()}
+    const parent = await this.read(await this.resolveDir(parentOf(path)))
+    return parent?.record.entries[baseName(path)] ?? null
+  }
+
+  async stat(path: string): Promise<Entry> {
+    const record = await this.lookup(path).catch((error) => {
+      if (error instanceof NotFoundError || error instanceof ConflictError) return null
+      throw error
+    })
+    if (!record) throw new NotFoundError(`${path}: file or directory not found`, 'file')
+    return toEntry(path, record)
+  }
+
+  async list(dir: string): Promise<Entry[]> {
+    const found = await this.read(await this.resolveDir(dir))
+    if (!found) throw new NotFoundError(`${dir}: directory not found`, 'dir')
+    return Object.entries(found.record.entries)
+      .map(([name, record]) => toEntry(joinPath(dir, name), record))
+      .sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  async mkdir(path: string): Promise<Entry> {
+    if (path === '/') throw new ConflictError('/: already exists', 'exists')
+    const parent = await this.resolveDir(parentOf(path))
+    const link: DirLink = {type: 'dir', id: newId(), modified: new Date().toISOString()}
+    await this.store.set(META_DB, dirKey(link.id), Buffer.from(JSON.stringify({entries: {}})))
+    await this.update(parent, (record) => {
+      if (record.entries[baseName(path)]) throw new ConflictError(`${path}: already exists`, 'exists')
+      record.entries[baseName(path)] = link
+    })
+    return toEntry(path, link)
+  }
+
+  /** Checks, before any piece moves, that a file may be written at `path`. */
+  async checkWritable(path: string, overwrite: boolean): Promise<void> {
+    const parent = await this.read(await this.resolveDir(parentOf(path)))
+    if (parent) assertWritable(parent.record, path, overwrite)
+  }
+
+  /** Links a finished file into its directory: the moment an upload becomes visible. */
+  async linkFile(path: string, file: FileRecord, overwrite: boolean): Promise<Entry> {
+    await this.update(await this.resolveDir(parentOf(path)), (dir) => {
+      assertWritable(dir, path, overwrite)
+      dir.entries[baseName(path)] = file
+    })
+    return toEntry(path, file)
+  }
+
+  async remove(path: string, recursive: boolean): Promise<void> {
+    if (path === '/') throw new UsageError('refusing to remove the root directory')
+    const record = await this.lookup(path)
+    if (!record) throw new NotFoundError(`${path}: file or directory not found`, 'file')
+    if (record.type === 'dir' && !recursive) throw new UsageError(`${path}: is a directory; use -r`)
+    await this.update(await this.resolveDir(parentOf(path)), (dir) => {
+      if (!dir.entries[baseName(path)]) throw new NotFoundError(`${path}: file or directory not found`, 'file')
+      delete dir.entries[baseName(path)]
+    })
+    if (record.type === 'dir') await this.dropRecords(record.id)
+  }
+
+  /**
+   * Copies or moves `src` to the exact path `dst`. A copy shares file
+   * manifests (no piece data moves) and builds new directory records before
+   * one CAS links them. A move links the destination before it unlinks the
+   * source, so a crash in between leaves two names, never none.
+   */
+  async transfer(src: string, dst: string, mode: 'copy' | 'move', overwrite: boolean): Promise<Entry> {
+    const record = await this.lookup(src)
+    if (!record) throw new NotFoundError(`${src}: file or directory not found`, 'file')
+    const now = new Date().toISOString()
+    const linked: EntryRecord =
+      mode === 'move' ? record : record.type === 'dir' ? {type: 'dir', id: await this.copyRecords(record.id), modified: now} : {...record, modified: now}
+    const dstParent = await this.resolveDir(parentOf(dst))
+    const srcParent = await this.resolveDir(parentOf(src))
+    const allowReplace = overwrite && record.type === 'file'
+    if (mode === 'move' && srcParent === dstParent) {
+      await this.update(dstParent, (dir) => {
+        if (!dir.entries[baseName(src)]) throw new NotFoundError(`${src}: file or directory not found`, 'file')
+        assertWritable(dir, dst, allowReplace)
+        delete dir.entries[baseName(src)]
+        dir.entries[baseName(dst)] = linked
+      })
+      return toEntry(dst, linked)
+    }
+
+    await this.update(dstParent, (dir) => {
+      assertWritable(dir, dst, allowReplace)
+      dir.entries[baseName(dst)] = linked
+    })
+    if (mode === 'move') {
+      await this.update(srcParent, (dir) => {
+        delete dir.entries[baseName(src)]
+      })
+    }
+
+    return toEntry(dst, linked)
+  }
+
+  /** Every file reachable from the root (for about and gc). */
+  async *files(id = ROOT_ID, path = '/'): AsyncGenerator<{path: string; record: FileRecord}> {
+    const found = await this.read(id)
+    if (!found) return
+    for (const [name, record] of Object.entries(found.record.entries)) {
+      if (record.type === 'file') yield {path: joinPath(path, name), record}
+      else yield* this.files(record.id, joinPath(path, name))
+    }
+  }
+
+  /** Ids of every directory reachable from the root. */
+  async reachableDirs(id = ROOT_ID, into = new Set<string>()): Promise<Set<string>> {
+    into.add(id)
+    const found = await this.read(id)
+    for (const record of Object.values(found?.record.entries ?? {})) {
+      if (record.type === 'dir' && !into.has(record.id)) await this.reachableDirs(record.id, into)
+    }
+
+    return into
+  }
+
+  private async copyRecords(id: string): Promise<string> {
+    const found = await this.read(id)
+    const record: DirRecord = {entries: {}}
+    for (const [name, entry] of Object.entries(found?.record.entries ?? {})) {
+      record.entries[name] = entry.type === 'dir' ? {...entry, id: await this.copyRecords(entry.id)} : entry
+    }
+
+    const copy = newId()
+    await this.store.set(META_DB, dirKey(copy), Buffer.from(JSON.stringify(record)))
+    return copy
+  }
+
+  private async dropRecords(id: string): Promise<void> {
+    const found = await this.read(id)
+    for (const entry of Object.values(found?.record.entries ?? {})) {
+      if (entry.type === 'dir') await this.dropRecords(entry.id)
+    }
+
+    await this.store.del(META_DB, [dirKey(id)])
+  }
+}
+
+function newId(): string {
+  return randomBytes(12).toString('hex')
+}
+
+function assertWritable(dir: DirRecord, path: string, overwrite: boolean): void {
+  const existing = dir.entries[baseName(path)]
+  if (!existing) return
+  if (existing.type === 'dir') throw new ConflictError(`${path}: is an existing directory`, 'is-directory')
+  if (!overwrite) throw new ConflictError(`${path}: destination already exists`, 'exists', {hint: 'use --overwrite'})
+}
+
+function toEntry(path: string, record: EntryRecord): Entry {
+  return record.type === 'dir'
+    ? {name: baseName(path), path, type: 'dir', size: null, modified: record.modified}
+    : {name: baseName(path), path, type: 'file', size: record.size, modified: record.modified, sha256: record.sha256}
+}

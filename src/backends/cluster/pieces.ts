@@ -1,0 +1,203 @@
+import {createHash} from 'node:crypto'
+import {Readable} from 'node:stream'
+
+import {IntegrityError, TemporaryError} from '../errors.js'
+import {gcRunning, type UploadIntent} from './intents.js'
+import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
+import type {ClusterStore} from './store.js'
+
+/** Pieces in flight in each direction. */
+export const PIECES_IN_FLIGHT = 6
+
+/** Splits a stream into fixed-size pieces without holding more than one piece at a time. */
+async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number): AsyncGenerator<Buffer> {
+  let piece = Buffer.allocUnsafe(pieceSize)
+  let filled = 0
+  for await (const chunk of source) {
+    let offset = 0
+    while (offset < chunk.length) {
+      const n = Math.min(pieceSize - filled, chunk.length - offset)
+      chunk.copy(piece, filled, offset, offset + n)
+      filled += n
+      offset += n
+      if (filled === pieceSize) {
+        yield piece
+        piece = Buffer.allocUnsafe(pieceSize)
+        filled = 0
+      }
+    }
+  }
+
+  if (filled > 0) yield piece.subarray(0, filled)
+}
+
+export interface UploadOptions {
+  onProgress?: (bytes: number) => void
+  pieceSize?: number
+}
+
+/**
+ * Stores a stream as content-addressed pieces, several in flight, and
+ * returns its manifest. A piece the cluster already holds is not sent again,
+ * unless a gc is running. Every piece is named in the upload's intent before
+ * anything relies on it.
+ */
+export async function uploadPieces(
+  store: ClusterStore,
+  intent: UploadIntent,
+  source: Readable,
+  options: UploadOptions = {},
+): Promise<Manifest & {stored: number; reused: number}> {
+  const pieceSize = options.pieceSize ?? PIECE_SIZE
+  const whole = createHash('sha256')
+  const md5 = createHash('md5')
+  const pieces: string[] = []
+  let size = 0
+  let stored = 0
+  let reused = 0
+  let gcCheckedAt = 0
+  let dedup = true
+  const inFlight = new Set<Promise<void>>()
+  let failure: unknown
+
+  const sendPiece = async (hash: string, piece: Buffer): Promise<void> => {
+    await intent.add([hash])
+    if (Date.now() - gcCheckedAt > 1000) {
+      gcCheckedAt = Date.now()
+      dedup = !(await gcRunning(store))
+    }
+
+    const [exists] = dedup ? await store.existsMany(PIECE_DB, [pieceKey(hash)]) : [false]
+    if (exists) reused++
+    else {
+      await store.set(PIECE_DB, pieceKey(hash), piece)
+      stored++
+    }
+  }
+
+  for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize)) {
+    if (failure) break
+    const hash = createHash('sha256').update(piece).digest('hex')
+    whole.update(piece)
+    md5.update(piece)
+    pieces.push(hash)
+    size += piece.length
+    const task: Promise<void> = sendPiece(hash, piece)
+      .catch((error: unknown) => {
+        failure ??= error
+      })
+      .finally(() => {
+        inFlight.delete(task)
+        options.onProgress?.(size)
+      })
+    inFlight.add(task)
+    if (inFlight.size >= PIECES_IN_FLIGHT) await Promise.race(inFlight)
+  }
+
+  await Promise.all(inFlight)
+  if (failure) throw failure
+  return {size, pieceSize, pieces, sha256: whole.digest('hex'), md5: md5.digest('hex'), stored, reused}
+}
+
+/** Per-server latency, so each piece is asked first of the replica that has answered fastest. */
+export class ReplicaRanking {
+  private readonly latency = new Map<string, number>()
+
+  order(addresses: string[]): string[] {
+    return [...addresses].sort((a, b) => (this.latency.get(a) ?? 0) - (this.latency.get(b) ?? 0))
+  }
+
+  record(address: string, ms: number): void {
+    const previous = this.latency.get(address)
+    this.latency.set(address, previous === undefined ? ms : previous * 0.7 + ms * 0.3)
+  }
+
+  fail(address: string): void {
+    this.latency.set(address, Number.POSITIVE_INFINITY)
+  }
+}
+
+/** How long one replica may take over one piece before the next is asked. */
+const PIECE_TIMEOUT_MS = 15_000
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TemporaryError(`${what}: stalled for ${ms} ms`)), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Fetches one piece straight from a server that holds it, fastest first,
+ * switching replica on an error, a stall or a bad hash, and through the
+ * router as the last resort. Every piece is verified against its hash.
+ */
+export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, hash: string, expectedLength: number): Promise<Buffer> {
+  const key = pieceKey(hash)
+  const valid = (data: Buffer | null): data is Buffer =>
+    data !== null && data.length === expectedLength && createHash('sha256').update(data).digest('hex') === hash
+  const replicas = ranking.order(await store.locate(PIECE_DB, key).catch(() => [] as string[]))
+  for (const address of replicas) {
+    const started = Date.now()
+    try {
+      const data = await withTimeout(store.readFrom(address, PIECE_DB, key), PIECE_TIMEOUT_MS, `piece ${hash} from ${address}`)
+      if (valid(data)) {
+        ranking.record(address, Date.now() - started)
+        return data
+      }
+    } catch {
+      // Dead, stalled or wrong: the next replica is asked.
+    }
+
+    ranking.fail(address)
+  }
+
+  const data = await store.get(PIECE_DB, key)
+  if (valid(data)) return data
+  if (data === null) throw new TemporaryError(`piece ${hash} is not available from any replica`)
+  throw new IntegrityError(`piece ${hash} failed its hash check on every replica`)
+}
+
+/**
+ * A file's content as a stream: pieces fetched several at a time, emitted in
+ * order, each verified; the whole-file SHA-256 is checked at the end, and a
+ * mismatch fails the stream rather than end it cleanly.
+ */
+export function downloadPieces(store: ClusterStore, manifest: Manifest, what: string): Readable {
+  const ranking = new ReplicaRanking()
+  async function* generate(): AsyncGenerator<Buffer> {
+    const whole = createHash('sha256')
+    const window: Array<Promise<Buffer>> = []
+    let next = 0
+    const fetchNext = () => {
+      const index = next++
+      const promise = fetchPiece(store, ranking, manifest.pieces[index], pieceLength(manifest, index))
+      promise.catch(() => {})
+      window.push(promise)
+    }
+
+    try {
+      while (next < manifest.pieces.length && window.length < PIECES_IN_FLIGHT) fetchNext()
+      while (window.length > 0) {
+        const piece = await window.shift()!
+        if (next < manifest.pieces.length) fetchNext()
+        whole.update(piece)
+        yield piece
+      }
+    } finally {
+      window.length = 0
+    }
+
+    const digest = whole.digest('hex')
+    if (digest !== manifest.sha256) throw new IntegrityError(`${what}: sha256 mismatch (expected ${manifest.sha256}, got ${digest})`)
+  }
+
+  return Readable.from(generate(), {objectMode: false})
+}
