@@ -60,6 +60,8 @@ export class ReplicaServer {
   private ticking?: Promise<void>
   private timer?: NodeJS.Timeout
   private coordinatorDown = false
+  /** The view number of our last ping the coordinator answered (for a master: the view it has acked). */
+  private confirmedView = 0
   private refusedView = 0
 
   constructor(private readonly options: ReplicaServerOptions) {
@@ -128,6 +130,7 @@ export class ReplicaServer {
       view: {...this.adopted},
       latest: {...this.latest},
       synced_view: this.validView,
+      confirmed_view: this.confirmedView,
       keys: this.store.keys,
       requests: this.store.requests,
       digest: this.store.digest(),
@@ -139,18 +142,24 @@ export class ReplicaServer {
     return view.backup === this.serverName ? 'backup' : 'idle'
   }
 
+  /** Pings with the adopted view's number; a master that just took up a new view pings again at once, to ack it. */
   private async pingOnce(): Promise<void> {
-    let view: View
-    try {
-      view = parseView(await this.call(this.options.coordinator, 'ping', [this.adopted.number, this.serverName]))
-    } catch (error) {
-      if (!this.coordinatorDown) this.log(`cannot reach the coordinator: ${(error as Error).message}`)
-      this.coordinatorDown = true
-      return
+    for (let round = 0; round < 2; round++) {
+      const sent = this.adopted.number
+      let view: View
+      try {
+        view = parseView(await this.call(this.options.coordinator, 'ping', [sent, this.serverName]))
+      } catch (error) {
+        if (!this.coordinatorDown) this.log(`cannot reach the coordinator: ${(error as Error).message}`)
+        this.coordinatorDown = true
+        return
+      }
+      if (this.coordinatorDown) this.log('coordinator reachable again')
+      this.coordinatorDown = false
+      this.confirmedView = sent
+      await this.lock.run(() => this.adopt(view))
+      if (this.adopted.number === sent || this.roleIn(this.adopted) !== 'master') return
     }
-    if (this.coordinatorDown) this.log('coordinator reachable again')
-    this.coordinatorDown = false
-    await this.lock.run(() => this.adopt(view))
   }
 
   /** Learns the view without pinging, for a backup that hears of a view before its own ping does. */
