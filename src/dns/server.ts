@@ -8,6 +8,7 @@ import {BlockList, createServer, isIPv4, isIPv6, type Server as TcpServer, type 
 
 import {Authority} from './authority.js'
 import {DnsCache} from './cache.js'
+import {PacketCache} from './packet-cache.js'
 import {Resolver, type Resolution, type ResolverStats} from './resolver.js'
 import {formatEndpoint, type Endpoint} from './transport.js'
 import {
@@ -66,7 +67,11 @@ export interface DnsServerStats {
 }
 
 /** A reply and the UDP size its query allows. */
-type Reply = Message & {udpLimit?: number}
+type Reply = Message & {
+  udpLimit?: number
+  /** Depends only on the query and the zones (not on the cache, the clock or the client). */
+  cacheable?: boolean
+}
 
 interface Client {
   address: string
@@ -82,6 +87,7 @@ export class DnsServer {
   private udp?: UdpSocket
   private tcp?: TcpServer
   private readonly connections = new Set<TcpSocket>()
+  private readonly packetCache = new PacketCache()
   private readonly allowUpdate = new BlockList()
   private readonly updatesAllowed: boolean
   private boundPort = 0
@@ -180,10 +186,22 @@ export class DnsServer {
 
   private onDatagram(socket: UdpSocket, bytes: Buffer, address: string, port: number): void {
     this.counters.udp++
+    const key = this.options.verbose ? undefined : PacketCache.keyOf(bytes)
+    const generation = this.authority.generation
+    if (key !== undefined) {
+      const hit = this.packetCache.reply(key, bytes, generation)
+      if (hit) {
+        this.counters.queries++
+        socket.send(hit, port, address)
+        return
+      }
+    }
     const reply = this.handle(bytes, {address, transport: 'udp'})
     const send = (message: Reply | undefined): void => {
       if (!message || this.udp !== socket) return
-      socket.send(encodeMessage(message, message.udpLimit ?? CLASSIC_UDP_LIMIT), port, address)
+      const encoded = encodeMessage(message, message.udpLimit ?? CLASSIC_UDP_LIMIT)
+      if (key !== undefined && message.cacheable) this.packetCache.store(key, encoded, generation)
+      socket.send(encoded, port, address)
     }
     if (reply instanceof Promise) reply.then(send, (error) => this.options.log?.(`error: ${String(error)}`))
     else send(reply)
@@ -244,8 +262,8 @@ export class DnsServer {
     const [question] = query.questions
     if (question.klass !== CLASS_IN) return withRcode(reply, Rcode.REFUSED)
     if (this.options.verbose) this.options.log?.(`query ${client.transport} ${client.address} ${question.name} ${question.type}${query.rd ? '' : ' (no RD)'}`)
-    if (this.authority.answer(question, reply)) return reply
-    if (!this.resolver) return withRcode(reply, Rcode.REFUSED)
+    if (this.authority.answer(question, reply)) return {...reply, cacheable: true}
+    if (!this.resolver) return {...withRcode(reply, Rcode.REFUSED), cacheable: true}
     if (!query.rd) return this.resolved(reply, this.resolver.fromCacheOnly(question.name, question.type))
     return this.resolver.resolve(question.name, question.type).then((resolution) => this.resolved(reply, resolution))
   }
