@@ -49,6 +49,8 @@ export interface DnsServerOptions {
   resolveTimeoutMs?: number
   /** A TCP connection idle this long (ms) is closed; default 10000 (RFC 7766 suggests seconds). */
   tcpIdleMs?: number
+  /** Keep encoded authoritative UDP answers for reuse (see packet-cache.ts); default true. */
+  packetCache?: boolean
   /** Event log (updates, errors); one line per call. */
   log?: (line: string) => void
   /** Log every query and every upstream query too. */
@@ -186,7 +188,7 @@ export class DnsServer {
 
   private onDatagram(socket: UdpSocket, bytes: Buffer, address: string, port: number): void {
     this.counters.udp++
-    const key = this.options.verbose ? undefined : PacketCache.keyOf(bytes)
+    const key = this.options.verbose || this.options.packetCache === false ? undefined : PacketCache.keyOf(bytes)
     const generation = this.authority.generation
     if (key !== undefined) {
       const hit = this.packetCache.reply(key, bytes, generation)
