@@ -46,6 +46,8 @@ export class ReplicaServer {
   private readonly lock = new Mutex()
   // Idle sockets are dropped before the peer's 5 s keep-alive timeout can race a new request on them.
   private readonly agent = new http.Agent({keepAlive: true, timeout: 2000})
+  /** Aborted by stop(), so no call outlives the server. */
+  private readonly stopping = new AbortController()
   private readonly rpc: RpcServer
   private readonly log: (line: string) => void
   private serverName = ''
@@ -101,6 +103,7 @@ export class ReplicaServer {
   async stop(): Promise<void> {
     clearInterval(this.timer)
     this.timer = undefined
+    this.stopping.abort()
     await this.rpc.stop()
     this.agent.destroy()
     await this.ticking
@@ -295,6 +298,6 @@ export class ReplicaServer {
   }
 
   private call(url: string, method: string, params: unknown[], timeoutMs = this.options.rpcTimeoutMs ?? 1000): Promise<unknown> {
-    return callRpc(url, method, params, {timeoutMs, agent: this.agent})
+    return callRpc(url, method, params, {timeoutMs, agent: this.agent, signal: this.stopping.signal})
   }
 }
