@@ -4,7 +4,8 @@ import {NotFoundError, OperationFailedError, TemporaryError, TimeoutError, Usage
 import {BaseCommand} from '../../cli/base-command.js'
 import {fqdn} from '../../dns/names.js'
 import {formatEndpoint, parseEndpoint, QueryTimeoutError, queryOnce} from '../../dns/transport.js'
-import {formatRr, makeQuery, Rcode, RCODE_NAMES, typeCodes, type Message, type Rr} from '../../dns/wire.js'
+import {formatRr} from '../../dns/present.js'
+import {makeQuery, Rcode, RCODE_NAMES, typeCodes, type Message, type Rr} from '../../dns/wire.js'
 
 interface RecordJson {
   name: string
