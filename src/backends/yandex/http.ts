@@ -1,0 +1,340 @@
+import axios, {type AxiosInstance, type AxiosResponse, type Method, type RawAxiosResponseHeaders} from 'axios'
+import {type Readable, Transform} from 'node:stream'
+
+import {
+  AuthError,
+  ConflictError,
+  DiskError,
+  type DiskErrorOptions,
+  NotFoundError,
+  OperationFailedError,
+  TemporaryError,
+  UsageError,
+} from '../errors.js'
+import {parseRetryAfter, withRetries} from '../retry.js'
+import {isApiErrorBody, type Link} from './api/types.js'
+
+/** Statuses worth another try (DESIGN.md §4): throttling, locks and server-side failures. */
+const RETRYABLE_STATUS = new Set([423, 429, 500, 502, 503, 504])
+
+/** Where a missing or rejected token is fixed; part of every AuthError. */
+export const TOKEN_HINT = 'set YANDEX_DISK_TOKEN, pass --token, or run `disk-client config set yandex.token <token>`'
+
+export interface YandexHttpOptions {
+  /** API base, e.g. `https://cloud-api.yandex.net/v1/disk` (no trailing slash needed). */
+  apiUrl: string
+  token: string
+  /** Attempts after the first for temporary failures. */
+  retries: number
+  /** First backoff delay in ms; doubles per attempt (retry.ts). */
+  retryBaseMs: number
+  /** Socket inactivity limit in ms for every request, including long transfers. */
+  timeoutMs: number
+  log: (message: string) => void
+}
+
+export type Query = Record<string, string | number | boolean | undefined>
+
+export interface ApiCall {
+  method: Method
+  /** A path below the API base (`/resources/copy`), or an absolute URL on the API host. */
+  url: string
+  params?: Query
+  /** Says what failed, e.g. `cannot stat /a.txt`; every error message starts with it. */
+  context: string
+  /** The hint attached to "already exists" conflicts, e.g. `use --overwrite`. */
+  conflictHint?: string
+  /** Retry temporary failures (default true); off when an outer loop retries. */
+  retry?: boolean
+  signal?: AbortSignal
+}
+
+/**
+ * Encodes a query the strict way (RFC 3986 via encodeURIComponent): `+`
+ * becomes %2B, a space %20, `:` and `/` %3A and %2F. axios's default would
+ * write a space as `+` and leave `:` bare.
+ */
+export function serializeQuery(params: Query): string {
+  return Object.entries(params)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`)
+    .join('&')
+}
+
+/**
+ * The HTTP layer of the Yandex backend: one client for the API host, which
+ * carries the OAuth token, and one for upload and download hrefs, which
+ * never does. Errors come out typed (errors.ts); temporary ones are retried
+ * with the shared policy (retry.ts), honouring Retry-After.
+ */
+export class YandexHttp {
+  private readonly apiBase: string
+  private readonly apiOrigin: string
+  private readonly api: AxiosInstance
+  /** For upload and download hrefs, which live on other hosts: no token, ever. */
+  private readonly hosts: AxiosInstance
+
+  constructor(private readonly options: YandexHttpOptions) {
+    this.apiBase = options.apiUrl.replace(/\/+$/, '')
+    this.apiOrigin = new URL(this.apiBase).origin
+    const common = {
+      timeout: options.timeoutMs,
+      validateStatus: () => true,
+      paramsSerializer: {serialize: serializeQuery},
+      headers: {'User-Agent': 'disk-client'},
+    }
+    // The API never redirects; following one could hand the token to another host.
+    this.api = axios.create({...common, maxRedirects: 0, responseType: 'json'})
+    this.hosts = axios.create(common)
+  }
+
+  /** The absolute URL of an API path. */
+  url(path: string): string {
+    return /^https?:\/\//i.test(path) ? path : this.apiBase + path
+  }
+
+  /** The Authorization header, for the API's own origin only. */
+  private authFor(url: string): Record<string, string> {
+    return new URL(url).origin === this.apiOrigin ? {Authorization: `OAuth ${this.options.token}`} : {}
+  }
+
+  /** Runs `operation` under the retry policy, logging each retry. */
+  retrying<T>(context: string, operation: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return withRetries(operation, {
+      retries: this.options.retries,
+      baseMs: this.options.retryBaseMs,
+      signal,
+      onRetry: (error, attempt, delay) =>
+        this.options.log(`yandex: ${error.line}; retry ${attempt} of ${this.options.retries} in ${delay} ms`),
+    })
+  }
+
+  /** One API request; resolves with the status and the parsed body of a 2xx answer. */
+  async call<T>(call: ApiCall): Promise<{status: number; data: T}> {
+    const once = async () => {
+      const url = this.url(call.url)
+      let response: AxiosResponse
+      try {
+        response = await this.api.request({
+          method: call.method,
+          url,
+          params: call.params,
+          headers: this.authFor(url),
+          signal: call.signal,
+        })
+      } catch (error) {
+        throw transportError(error, call.context)
+      }
+
+      if (response.status >= 300) {
+        throw apiError(response.status, response.data, response.headers, call.context, call.conflictHint)
+      }
+
+      return {status: response.status, data: response.data as T}
+    }
+
+    return call.retry === false ? once() : this.retrying(call.context, once, call.signal)
+  }
+
+  /**
+   * Streams `body` to an upload href with the method the API gave. Nothing is
+   * buffered: redirects are off (following one would mean keeping the body).
+   * Not retried here: the stream is spent, and a failed link is dead.
+   */
+  async upload(link: Link, body: Readable, size: number | undefined, context: string, signal?: AbortSignal): Promise<void> {
+    const headers: Record<string, string> = {'Content-Type': 'application/octet-stream'}
+    if (size !== undefined) headers['Content-Length'] = String(size)
+    let response: AxiosResponse
+    try {
+      response = await this.hosts.request({
+        method: (link.method || 'PUT') as Method,
+        url: link.href,
+        data: body,
+        headers,
+        maxRedirects: 0,
+        maxBodyLength: Number.POSITIVE_INFINITY,
+        maxContentLength: Number.POSITIVE_INFINITY,
+        responseType: 'text',
+        signal,
+      })
+    } catch (error) {
+      throw transportError(error, context)
+    }
+
+    if (response.status >= 300) {
+      if (response.status === 404 || response.status === 410) {
+        throw new TemporaryError(`${context}: the upload link expired (HTTP ${response.status})`)
+      }
+
+      throw apiError(response.status, response.data, response.headers, context)
+    }
+  }
+
+  /**
+   * Opens a download href, following redirects to the storage host, and
+   * returns the body as a stream whose errors are typed (a dropped connection
+   * is a TemporaryError) and which fails if it ends short of Content-Length.
+   */
+  async download(link: Link, context: string, signal?: AbortSignal): Promise<Readable> {
+    let response: AxiosResponse<Readable>
+    try {
+      response = await this.hosts.request<Readable>({
+        method: (link.method || 'GET') as Method,
+        url: link.href,
+        responseType: 'stream',
+        maxRedirects: 10,
+        maxContentLength: Number.POSITIVE_INFINITY,
+        // Defence in depth: nothing we send here carries a token, and no redirect may add one.
+        beforeRedirect: (options: Record<string, unknown>) => {
+          const redirectHeaders = options.headers as Record<string, unknown> | undefined
+          if (redirectHeaders) {
+            for (const name of Object.keys(redirectHeaders)) {
+              if (name.toLowerCase() === 'authorization') delete redirectHeaders[name]
+            }
+          }
+        },
+        signal,
+      })
+    } catch (error) {
+      throw transportError(error, context)
+    }
+
+    if (response.status >= 300) {
+      const text = await readSome(response.data)
+      throw apiError(response.status, text, response.headers, context)
+    }
+
+    return checkedBody(response.data, response.headers, context)
+  }
+}
+
+/** Reads at most a few KiB of an error body, then lets the connection go. */
+async function readSome(stream: Readable, limit = 4096): Promise<string> {
+  const chunks: Buffer[] = []
+  let length = 0
+  try {
+    for await (const chunk of stream) {
+      chunks.push(Buffer.from(chunk as Uint8Array))
+      length += (chunk as Uint8Array).length
+      if (length >= limit) break
+    }
+  } catch {
+    // The status already says what went wrong.
+  } finally {
+    stream.destroy()
+  }
+
+  return Buffer.concat(chunks).toString('utf8').slice(0, limit)
+}
+
+/** Passes a response body through, typing its errors and checking its length. */
+function checkedBody(source: Readable, headers: RawAxiosResponseHeaders | Record<string, unknown>, context: string): Readable {
+  const declared = Number((headers as Record<string, unknown>)['content-length'])
+  const expected = Number.isFinite(declared) && declared >= 0 ? declared : undefined
+  let received = 0
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length
+      callback(null, chunk)
+    },
+    flush(callback) {
+      if (expected !== undefined && received !== expected) {
+        callback(new TemporaryError(`${context}: the download ended after ${received} of ${expected} bytes`))
+        return
+      }
+
+      callback()
+    },
+  })
+  source.on('error', (error) => out.destroy(transportError(error, context) as Error))
+  source.on('aborted', () => out.destroy(new TemporaryError(`${context}: the download connection was dropped`)))
+  out.on('close', () => source.destroy())
+  source.pipe(out)
+  return out
+}
+
+/** Says an API answer's detail in one line, e.g. `Resource not found` (description first: it is in English). */
+function detailOf(body: unknown): string | undefined {
+  let text: string | undefined
+  if (isApiErrorBody(body)) text = body.description || body.message
+  else if (typeof body === 'string') text = body
+  const line = text
+    ?.split('\n')
+    .map((part) => part.trim())
+    .find(Boolean)
+  return line ? line.replace(/\.$/, '').slice(0, 300) : undefined
+}
+
+/**
+ * Maps an error answer to a typed error: by the API's `error` code where the
+ * body is JSON, by HTTP status otherwise (upload and download hosts answer
+ * in plain text). DESIGN.md §4.
+ */
+export function apiError(
+  status: number,
+  body: unknown,
+  headers: RawAxiosResponseHeaders | Record<string, unknown>,
+  context: string,
+  conflictHint?: string,
+): DiskError {
+  const code = isApiErrorBody(body) ? body.error : undefined
+  const detail = detailOf(body)
+  const say = (reason: string) => `${context}: ${reason}${detail ? `: ${detail}` : ''}`
+  const options: DiskErrorOptions = {backendCode: code}
+  if (status === 401 || status === 403) {
+    const reason = status === 401 ? 'the OAuth token was rejected' : 'access denied'
+    return new AuthError(say(`${reason} (HTTP ${status})`), {...options, hint: TOKEN_HINT})
+  }
+
+  if (status === 507) return new ConflictError(say('no space left on the Disk (HTTP 507)'), 'no-space', options)
+  if (RETRYABLE_STATUS.has(status)) {
+    const retryAfter = (headers as Record<string, unknown>)['retry-after']
+    return new TemporaryError(say(`temporary failure (HTTP ${status})`), {
+      ...options,
+      retryAfterMs: parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined),
+    })
+  }
+
+  switch (code) {
+    case 'DiskPathDoesntExistsError': {
+      return new NotFoundError(say('parent directory not found'), 'dir', options)
+    }
+
+    case 'DiskNotFoundError': {
+      return new NotFoundError(say('not found'), 'file', options)
+    }
+
+    case 'DiskResourceAlreadyExistsError':
+    case 'DiskPathPointsToExistentDirectoryError': {
+      return new ConflictError(say('destination already exists'), 'exists', {...options, hint: conflictHint})
+    }
+
+    default:
+  }
+
+  if (status === 404) return new NotFoundError(say('not found (HTTP 404)'), 'file', options)
+  if (status === 409) return new ConflictError(say('conflict (HTTP 409)'), 'exists', options)
+  if (status === 413) return new ConflictError(say('the file is too large for this Disk (HTTP 413)'), 'no-space', options)
+  if (status === 400 || status === 422) return new UsageError(say(`the request was refused (HTTP ${status})`), options)
+  return new OperationFailedError(say(`unexpected answer (HTTP ${status})`), options)
+}
+
+/**
+ * Maps a failure to get any answer at all. Network errors (ECONNRESET,
+ * ETIMEDOUT, socket hang up, DNS) are temporary; cancellation and typed
+ * errors pass through unchanged.
+ */
+export function transportError(error: unknown, context: string): unknown {
+  if (error instanceof DiskError) return error
+  if (axios.isCancel(error) || (error as {name?: string})?.name === 'AbortError') return error
+  const cause = (error as {cause?: unknown})?.cause
+  if (cause instanceof DiskError) return cause
+  const code = (error as {code?: string})?.code
+  const message = error instanceof Error ? error.message : String(error)
+  if (code === 'ERR_INVALID_URL' || code === 'ERR_BAD_OPTION_VALUE' || code === 'ERR_BAD_OPTION') {
+    return new UsageError(`${context}: ${message}`, {cause: error})
+  }
+
+  const what = code && !message.includes(code) ? `${code}: ${message}` : message
+  return new TemporaryError(`${context}: network error: ${what}`, {cause: error})
+}

@@ -1,0 +1,336 @@
+import type {Readable} from 'node:stream'
+import {pipeline} from 'node:stream'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {
+  About,
+  BackendFactory,
+  Entry,
+  HashName,
+  ReadOptions,
+  RemoveOptions,
+  StorageAdapter,
+  TransferOptions,
+  WriteOptions,
+} from '../adapter.js'
+import {
+  AuthError,
+  ConflictError,
+  DiskError,
+  IntegrityError,
+  NotFoundError,
+  OperationFailedError,
+  TimeoutError,
+  UsageError,
+} from '../errors.js'
+import {type Digests, HashingStream, verifyDigests} from '../hashing.js'
+import {baseName, isWithin} from '../remote-path.js'
+import type {DiskInfo, Link, Operation, Resource} from './api/types.js'
+import {TOKEN_HINT, YandexHttp} from './http.js'
+
+export const DEFAULT_API_URL = 'https://cloud-api.yandex.net/v1/disk'
+
+/** Everything the Yandex backend can be told; defaults are applied in one place, the constructor. */
+export interface YandexBackendOptions {
+  /** OAuth token. Without one the constructor rejects with AuthError. */
+  token?: string
+  /** API base. Default `https://cloud-api.yandex.net/v1/disk`. */
+  apiUrl?: string
+  /** Attempts after the first for temporary failures. Default 5. */
+  retries?: number
+  /** First backoff delay in ms, doubling up to 8 s. Default 500. */
+  retryBaseMs?: number
+  /** Entries asked for per page when listing. Default 100. */
+  pageSize?: number
+  /** First wait between polls of an asynchronous operation, in ms; doubles each time. Default 250. */
+  operationPollMs?: number
+  /** Longest wait between polls, in ms. Default 4000. */
+  operationPollMaxMs?: number
+  /** How long a copy, move or delete may stay in progress before TimeoutError, in ms. Default 30 min. */
+  operationTimeoutMs?: number
+  /** Socket inactivity limit in ms. Default 60 s. */
+  timeoutMs?: number
+  /** Diagnostic lines (retries). Default: none. */
+  log?: (message: string) => void
+}
+
+/** `/a/b` → `disk:/a/b`, the form the API takes. */
+export function toDiskPath(path: string): string {
+  return `disk:${path}`
+}
+
+/** `disk:/a/b` → `/a/b`, the form users write. */
+export function fromDiskPath(diskPath: string): string {
+  const path = diskPath.replace(/^disk:/, '').replace(/\/+$/, '')
+  return path.startsWith('/') ? path : `/${path}`
+}
+
+/** The fields `stat` asks for, so a folder's entries are not sent along. */
+const STAT_FIELDS = 'name,path,type,size,created,modified,md5,sha256'
+
+/**
+ * Yandex.Disk through its REST API (DESIGN.md §4): listings page through
+ * `_embedded`, content streams to and from the hrefs the API hands out,
+ * copy/move/delete follow 202 operations to their end, and every answer is
+ * mapped to the typed errors of errors.ts.
+ */
+export class YandexBackend implements StorageAdapter {
+  readonly name = 'yandex'
+  readonly hashes: readonly HashName[] = ['md5', 'sha256']
+  private readonly http: YandexHttp
+  private readonly pageSize: number
+  private readonly pollMs: number
+  private readonly pollMaxMs: number
+  private readonly operationTimeoutMs: number
+
+  constructor(options: YandexBackendOptions) {
+    if (!options.token) {
+      throw new AuthError('no Yandex.Disk OAuth token', {hint: TOKEN_HINT})
+    }
+
+    this.http = new YandexHttp({
+      apiUrl: options.apiUrl || DEFAULT_API_URL,
+      token: options.token,
+      retries: options.retries ?? 5,
+      retryBaseMs: options.retryBaseMs ?? 500,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      log: options.log ?? (() => {}),
+    })
+    this.pageSize = options.pageSize ?? 100
+    this.pollMs = options.operationPollMs ?? 250
+    this.pollMaxMs = options.operationPollMaxMs ?? 4000
+    this.operationTimeoutMs = options.operationTimeoutMs ?? 30 * 60_000
+  }
+
+  private toEntry(resource: Resource): Entry {
+    const path = fromDiskPath(resource.path)
+    const entry: Entry = {
+      name: path === '/' ? '' : resource.name || baseName(path),
+      path,
+      type: resource.type === 'dir' ? 'dir' : 'file',
+      size: resource.type === 'dir' ? null : (resource.size ?? 0),
+      modified: resource.modified ?? null,
+    }
+    if (resource.md5) entry.md5 = resource.md5
+    if (resource.sha256) entry.sha256 = resource.sha256
+    return entry
+  }
+
+  private resource(path: string, context: string, params: Record<string, string | number> = {}): Promise<Resource> {
+    return this.http
+      .call<Resource>({method: 'GET', url: '/resources', params: {path: toDiskPath(path), ...params}, context})
+      .then((response) => response.data)
+  }
+
+  private statAs(path: string, context: string): Promise<Entry> {
+    return this.resource(path, context, {fields: STAT_FIELDS}).then((resource) => this.toEntry(resource))
+  }
+
+  async *list(dir: string): AsyncIterable<Entry> {
+    const context = `cannot list ${dir}`
+    for (let offset = 0; ; ) {
+      let page: Resource
+      try {
+        page = await this.resource(dir, context, {limit: this.pageSize, offset})
+      } catch (error) {
+        throw asMissingDirectory(error)
+      }
+
+      if (page.type !== 'dir') throw new ConflictError(`${context}: not a directory`, 'not-directory')
+      const items = page._embedded?.items ?? []
+      for (const item of items) yield this.toEntry(item)
+      offset += items.length
+      if (items.length === 0 || offset >= (page._embedded?.total ?? 0)) return
+    }
+  }
+
+  stat(path: string): Promise<Entry> {
+    return this.statAs(path, `cannot stat ${path}`)
+  }
+
+  async mkdir(path: string): Promise<Entry> {
+    const context = `cannot create directory ${path}`
+    if (path === '/') throw new ConflictError(`${context}: the root always exists`, 'exists')
+    await this.http.call<Link>({method: 'PUT', url: '/resources', params: {path: toDiskPath(path)}, context})
+    return this.statAs(path, context)
+  }
+
+  async remove(path: string, options: RemoveOptions = {}): Promise<void> {
+    const context = `cannot remove ${path}`
+    if (path === '/') throw new UsageError('refusing to remove the root directory')
+    const entry = await this.statAs(path, context)
+    if (entry.type === 'dir' && !options.recursive) throw new UsageError(`${context}: is a directory; use -r`)
+    const response = await this.http.call<Link | ''>({
+      method: 'DELETE',
+      url: '/resources',
+      params: {path: toDiskPath(path), permanently: Boolean(options.permanently)},
+      context,
+    })
+    if (response.status === 202 && response.data) await this.waitFor(response.data, context)
+  }
+
+  async openRead(path: string, options: ReadOptions = {}): Promise<Readable> {
+    const context = `cannot read ${path}`
+    const entry = await this.statAs(path, context)
+    if (entry.type === 'dir') throw new UsageError(`${context}: is a directory`)
+    // Link and body are retried together: a link whose host failed is not reused.
+    return this.http.retrying(
+      context,
+      async () => {
+        const {data: link} = await this.http.call<Link>({
+          method: 'GET',
+          url: '/resources/download',
+          params: {path: toDiskPath(path)},
+          context,
+          retry: false,
+          signal: options.signal,
+        })
+        return this.http.download(link, context, options.signal)
+      },
+      options.signal,
+    )
+  }
+
+  async write(path: string, source: Readable, options: WriteOptions = {}): Promise<Entry> {
+    const context = `cannot write ${path}`
+    const {data: link} = await this.http.call<Link>({
+      method: 'GET',
+      url: '/resources/upload',
+      params: {path: toDiskPath(path), overwrite: Boolean(options.overwrite)},
+      context,
+      conflictHint: 'use --overwrite',
+      signal: options.signal,
+    })
+
+    // Hash on the way out, so the content is read once.
+    const hashing = new HashingStream((total) => options.onProgress?.(total))
+    let sourceError: unknown
+    pipeline(source, hashing, (error) => {
+      sourceError = error
+    })
+    try {
+      await this.http.upload(link, hashing, options.size, context, options.signal)
+    } catch (error) {
+      throw sourceError instanceof DiskError ? sourceError : error
+    } finally {
+      hashing.destroy()
+    }
+
+    if (sourceError) throw sourceError
+    const sent = {...hashing.digests(), size: hashing.bytes}
+    const entry = await this.statAs(path, context)
+    try {
+      verifyDigests(context, sent, options.expect)
+      verifyUpload(context, entry, sent)
+    } catch (error) {
+      // A wrong file must not pass for the right one, nor block a retry without --overwrite.
+      await this.remove(path, {permanently: true}).catch(() => {})
+      throw error
+    }
+
+    return entry
+  }
+
+  private async transfer(kind: 'copy' | 'move', src: string, dst: string, options: TransferOptions): Promise<Entry> {
+    const context = `cannot ${kind} ${src} to ${dst}`
+    if (src === '/') throw new UsageError(`${context}: cannot ${kind} the root`)
+    if (isWithin(dst, src)) throw new UsageError(`${context}: the destination is the source or inside it`)
+    const response = await this.http.call<Link>({
+      method: 'POST',
+      url: `/resources/${kind}`,
+      params: {from: toDiskPath(src), path: toDiskPath(dst), overwrite: Boolean(options.overwrite)},
+      context,
+      conflictHint: 'use --overwrite',
+    })
+    if (response.status === 202) await this.waitFor(response.data, context)
+    return this.statAs(dst, context)
+  }
+
+  copy(src: string, dst: string, options: TransferOptions = {}): Promise<Entry> {
+    return this.transfer('copy', src, dst, options)
+  }
+
+  move(src: string, dst: string, options: TransferOptions = {}): Promise<Entry> {
+    return this.transfer('move', src, dst, options)
+  }
+
+  async about(): Promise<About> {
+    const {data} = await this.http.call<DiskInfo>({method: 'GET', url: '/', context: 'cannot read the Disk quota'})
+    const total = numberOrNull(data.total_space)
+    const used = numberOrNull(data.used_space)
+    return {
+      total,
+      used,
+      free: total === null || used === null ? null : Math.max(0, total - used),
+      trash: numberOrNull(data.trash_size),
+    }
+  }
+
+  /**
+   * Polls an asynchronous operation with backoff until it ends: `success`
+   * resolves, `failed` is an OperationFailedError, and one still in progress
+   * past the timeout is a TimeoutError. The status is read from the API host
+   * (built from the operation id where the link has one), so the token goes
+   * nowhere else.
+   */
+  private async waitFor(link: Link, context: string): Promise<void> {
+    const url = operationUrl(link.href)
+    const deadline = Date.now() + this.operationTimeoutMs
+    let wait = this.pollMs
+    for (;;) {
+      const {data} = await this.http.call<Operation>({method: 'GET', url, context})
+      if (data.status === 'success') return
+      if (data.status === 'failed') {
+        throw new OperationFailedError(`${context}: the server reported the operation failed`, {
+          backendCode: 'operation status failed',
+        })
+      }
+
+      if (Date.now() + wait > deadline) {
+        throw new TimeoutError(`${context}: the operation was still in progress after ${this.operationTimeoutMs} ms`)
+      }
+
+      await sleep(wait)
+      wait = Math.min(wait * 2, this.pollMaxMs)
+    }
+  }
+}
+
+/** `/operations/ID` (or `?id=ID`) of an operation link, resolved against the API base by the HTTP layer. */
+function operationUrl(href: string): string {
+  const url = new URL(href, 'https://invalid.example/')
+  const id = /\/operations\/([^/]+)\/?$/.exec(url.pathname)?.[1] ?? url.searchParams.get('id')
+  return id ? `/operations/${id}` : href
+}
+
+/** Compares what the Disk stored with what was sent. */
+function verifyUpload(context: string, entry: Entry, sent: Digests & {size: number}): void {
+  if (entry.type !== 'file') throw new IntegrityError(`${context}: the uploaded path is not a file`)
+  if (entry.size !== null && entry.size !== sent.size) {
+    throw new IntegrityError(`${context}: size mismatch (sent ${sent.size} bytes, the Disk has ${entry.size})`)
+  }
+
+  verifyDigests(`${context}: the Disk's copy differs from what was sent`, sent, {md5: entry.md5, sha256: entry.sha256})
+}
+
+/** A listed directory that is missing is "directory not found" (exit 3), whatever the API's code. */
+function asMissingDirectory(error: unknown): unknown {
+  if (error instanceof NotFoundError && error.kind === 'file') {
+    return new NotFoundError(error.message, 'dir', {backendCode: error.backendCode, hint: error.hint, cause: error})
+  }
+
+  return error
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null
+}
+
+export const createYandexBackend: BackendFactory = async (settings) =>
+  new YandexBackend({
+    token: settings.token,
+    apiUrl: settings.yandexApiUrl,
+    retries: settings.retries,
+    retryBaseMs: settings.retryBaseMs,
+    log: settings.log,
+  })
