@@ -2,7 +2,7 @@ import {randomUUID} from 'node:crypto'
 import http from 'node:http'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {NotFoundError, OperationFailedError, TimeoutError} from '../backends/errors.js'
+import {NotFoundError, OperationFailedError, TimeoutError, UsageError} from '../backends/errors.js'
 import {RpcFault} from './faults.js'
 import {callRpc, normalizeUrl} from './rpc-client.js'
 
@@ -31,7 +31,11 @@ export class ReplicationClient {
   private master = ''
 
   constructor(options: ReplicationClientOptions) {
-    this.coordinator = normalizeUrl(options.coordinator)
+    try {
+      this.coordinator = normalizeUrl(options.coordinator)
+    } catch (error) {
+      throw new UsageError(`bad coordinator address ${JSON.stringify(options.coordinator)}: ${(error as Error).message}`)
+    }
     this.timeoutMs = options.timeoutMs ?? 10_000
   }
 

@@ -58,6 +58,12 @@ describe('replication put/get (CLI)', function () {
     expect(put.code).to.equal(5)
   })
 
+  it('exits 2 for a coordinator address that is not one', async () => {
+    const get = await runCli(['replication', 'get', 'k', '--coordinator', 'ftp://example/'])
+    expect(get.code).to.equal(2)
+    expect(get.stderr).to.match(/^Error: bad coordinator address/)
+  })
+
   it('exits 5 when the coordinator names no master before the deadline', async () => {
     const lonely = await harness.coordinator('--tick-ms', '0')
     const put = await runCli(['replication', 'put', 'k', 'v', '--coordinator', lonely.url, '--timeout', '600'])

@@ -63,7 +63,7 @@ describe('replication primary/backup servers', function () {
     const [s1] = await cluster(1)
     expect(await harness.call(s1.url, 'put', 'a', '1')).to.equal('OK')
     expect(await harness.call(s1.url, 'append', 'a', '2')).to.equal(2)
-    expect(await harness.call(s1.url, 'append', 'fresh', 'x')).to.equal(1) // a missing key is created
+    expect(await harness.call(s1.url, 'append', 'fresh', 'x', 'before-backup')).to.equal(1) // a missing key is created
     expect(await harness.call(s1.url, 'get', 'a')).to.equal('12')
     expect((await harness.fault(s1.url, 'get', 'missing')).faultString).to.match(/^ErrNoKey/)
 
@@ -76,6 +76,13 @@ describe('replication primary/backup servers', function () {
     const [m, b] = await Promise.all([status(s1), status(s2)])
     expect(b.role).to.equal('backup')
     expect(b.digest).to.equal(m.digest)
+
+    // The request-id table came over in the state copy: a retry on the new master changes nothing.
+    await harness.kill(s1)
+    await waitFor('s2 master', async () => (await status(s2)).role === 'master')
+    expect(await harness.call(s2.url, 'append', 'fresh', 'x', 'before-backup')).to.equal(1)
+    expect(await harness.call(s2.url, 'get', 'fresh')).to.equal('x')
+    expect(await harness.call(s2.url, 'get', 'a')).to.equal('123')
   })
 
   it('refuses clients on the backup and on an idle server with ErrWrongServer', async () => {
