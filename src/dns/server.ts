@@ -198,15 +198,38 @@ export class DnsServer {
         return
       }
     }
-    const reply = this.handle(bytes, {address, transport: 'udp'})
-    const send = (message: Reply | undefined): void => {
-      if (!message || this.udp !== socket) return
+    this.respond(bytes, {address, transport: 'udp'}, (message) => {
+      if (this.udp !== socket) return
       const encoded = encodeMessage(message, message.udpLimit ?? CLASSIC_UDP_LIMIT)
       if (key !== undefined && message.cacheable) this.packetCache.store(key, encoded, generation)
       socket.send(encoded, port, address)
+    })
+  }
+
+  /**
+   * Handles one request and passes the reply (if any) to `deliver`. A bug
+   * met on the way is logged and the request dropped: the server keeps
+   * running whatever arrives.
+   */
+  private respond(bytes: Buffer, client: Client, deliver: (message: Reply) => void): void {
+    const fail = (error: unknown): void => {
+      this.counters.dropped++
+      this.options.log?.(`error handling a ${client.transport} request from ${client.address}: ${String(error)}`)
     }
-    if (reply instanceof Promise) reply.then(send, (error) => this.options.log?.(`error: ${String(error)}`))
-    else send(reply)
+    const send = (message: Reply | undefined): void => {
+      try {
+        if (message) deliver(message)
+      } catch (error) {
+        fail(error)
+      }
+    }
+    try {
+      const reply = this.handle(bytes, client)
+      if (reply instanceof Promise) reply.then(send, fail)
+      else send(reply)
+    } catch (error) {
+      fail(error)
+    }
   }
 
   private onConnection(socket: TcpSocket): void {
@@ -227,12 +250,9 @@ export class DnsServer {
           socket.destroy()
           return
         }
-        const reply = this.handle(bytes, {address: socket.remoteAddress ?? '', transport: 'tcp'})
-        const send = (message: Message | undefined): void => {
-          if (message && !socket.destroyed) socket.write(frame(encodeMessage(message)))
-        }
-        if (reply instanceof Promise) reply.then(send, (error) => this.options.log?.(`error: ${String(error)}`))
-        else send(reply)
+        this.respond(bytes, {address: socket.remoteAddress ?? '', transport: 'tcp'}, (message) => {
+          if (!socket.destroyed) socket.write(frame(encodeMessage(message)))
+        })
       }
     })
   }
@@ -263,6 +283,8 @@ export class DnsServer {
     if (query.questions.length !== 1) return withRcode(reply, Rcode.FORMERR)
     const [question] = query.questions
     if (question.klass !== CLASS_IN) return withRcode(reply, Rcode.REFUSED)
+    // Zone transfers are not offered (RFC 5936 §3.2 lets a server refuse them).
+    if (question.type === 'AXFR' || question.type === 'IXFR') return withRcode(reply, Rcode.REFUSED)
     if (this.options.verbose) this.options.log?.(`query ${client.transport} ${client.address} ${question.name} ${question.type}${query.rd ? '' : ' (no RD)'}`)
     if (this.authority.answer(question, reply)) return {...reply, cacheable: true}
     if (!this.resolver) return {...withRcode(reply, Rcode.REFUSED), cacheable: true}

@@ -86,11 +86,12 @@ describe('dns authoritative server', () => {
     expect(lab.answers[0].data).to.equal('10.1.0.5')
   })
 
-  it('refuses names outside its zones', async () => {
+  it('refuses names outside its zones, and zone transfers', async () => {
     const reply = await ask('example.com')
     expect(reply.rcode).to.equal(Rcode.REFUSED)
     expect(reply.answers).to.have.length(0)
     expect(reply.ra).to.equal(false)
+    expect((await ask('disk.test', 'AXFR')).rcode).to.equal(Rcode.REFUSED)
   })
 
   it('limits UDP to 512 bytes without EDNS and to the advertised size with it, setting TC; TCP returns the whole answer', async () => {
