@@ -8,6 +8,7 @@ import type {BackendName} from './remote-path.js'
  */
 const factories: Partial<Record<BackendName, () => Promise<BackendFactory>>> = {
   local: async () => (await import('./local/index.js')).createLocalBackend,
+  yandex: async () => (await import('./yandex/index.js')).createYandexBackend,
 }
 
 export function registeredBackends(): BackendName[] {
