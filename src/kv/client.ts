@@ -1,0 +1,171 @@
+/**
+ * A small pipelined RESP client: one TCP connection, any number of commands in
+ * flight, replies matched to commands in order. Replies are parsed with
+ * `redis-parser` (the parser node-redis and ioredis use). Used by the router
+ * to talk to servers, by `cluster status`, and by the cluster files backend.
+ */
+import net from 'node:net'
+
+import Parser from 'redis-parser'
+
+import {encodeCommand, type Arg} from './resp.js'
+
+/** A decoded reply: bulk and simple strings as Buffers, integers as numbers, nil as null. */
+export type RespValue = null | number | Buffer | RespValue[]
+
+/** The peer answered with an error reply (`-ERR ...`). */
+export class RespReplyError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'RespReplyError'
+  }
+
+  /** The first word of the error, e.g. `NOSERVER` or `CASFAIL`. */
+  get code(): string {
+    return this.message.split(' ', 1)[0]
+  }
+}
+
+/** The connection failed, closed, or stopped answering. */
+export class RespConnectionError extends Error {
+  constructor(message: string, options?: {cause?: unknown}) {
+    super(message, options)
+    this.name = 'RespConnectionError'
+  }
+}
+
+export interface RespClientOptions {
+  host: string
+  port: number
+  /** Give up connecting after this long (default 3000 ms). */
+  connectTimeoutMs?: number
+  /** Fail the connection when commands are pending and nothing arrives for this long (default 15000 ms). */
+  idleTimeoutMs?: number
+}
+
+interface Pending {
+  resolve: (value: RespValue) => void
+  reject: (error: Error) => void
+}
+
+export class RespClient {
+  readonly host: string
+  readonly port: number
+  private readonly socket: net.Socket
+  private readonly parser: Parser
+  private pending: Pending[] = []
+  private head = 0
+  private lastActivity = Date.now()
+  private failure: Error | null = null
+  private readonly closeListeners: Array<(error: Error) => void> = []
+  private readonly timer: NodeJS.Timeout
+
+  private constructor(socket: net.Socket, options: RespClientOptions) {
+    this.host = options.host
+    this.port = options.port
+    this.socket = socket
+    const idle = options.idleTimeoutMs ?? 15_000
+    this.parser = new Parser({
+      returnBuffers: true,
+      returnReply: (reply) => this.settle(reply as RespValue, null),
+      returnError: (error) => this.settle(null, new RespReplyError(error.message)),
+      returnFatalError: (error) => this.fail(new RespConnectionError(`bad reply from ${this.address}: ${error.message}`)),
+    })
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => {
+      this.lastActivity = Date.now()
+      this.parser.execute(chunk)
+    })
+    socket.on('error', (error) => this.fail(new RespConnectionError(`connection to ${this.address} failed: ${error.message}`, {cause: error})))
+    socket.on('close', () => this.fail(new RespConnectionError(`connection to ${this.address} closed`)))
+    socket.on('drain', () => (this.lastActivity = Date.now()))
+    this.timer = setInterval(() => {
+      if (this.inFlight > 0 && Date.now() - this.lastActivity > idle) this.fail(new RespConnectionError(`${this.address} did not answer within ${idle} ms`))
+    }, Math.min(1000, Math.max(50, idle / 4)))
+    this.timer.unref()
+  }
+
+  /** Connects; rejects with RespConnectionError. */
+  static connect(options: RespClientOptions): Promise<RespClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({host: options.host, port: options.port})
+      const timeout = setTimeout(() => {
+        socket.destroy()
+        reject(new RespConnectionError(`cannot connect to ${options.host}:${options.port}: timed out`))
+      }, options.connectTimeoutMs ?? 3000)
+      socket.once('error', (error) => {
+        clearTimeout(timeout)
+        reject(new RespConnectionError(`cannot connect to ${options.host}:${options.port}: ${error.message}`, {cause: error}))
+      })
+      socket.once('connect', () => {
+        clearTimeout(timeout)
+        socket.removeAllListeners('error')
+        resolve(new RespClient(socket, options))
+      })
+    })
+  }
+
+  get address(): string {
+    return `${this.host}:${this.port}`
+  }
+
+  get closed(): boolean {
+    return this.failure !== null
+  }
+
+  get inFlight(): number {
+    return this.pending.length - this.head
+  }
+
+  /** Called once when the connection fails or closes. */
+  onClose(listener: (error: Error) => void): void {
+    if (this.failure) listener(this.failure)
+    else this.closeListeners.push(listener)
+  }
+
+  /** Sends one command; resolves with its reply, rejects with RespReplyError or RespConnectionError. */
+  call(...args: Arg[]): Promise<RespValue> {
+    if (this.failure) return Promise.reject(this.failure)
+    return new Promise((resolve, reject) => {
+      if (this.inFlight === 0) this.lastActivity = Date.now()
+      this.pending.push({resolve, reject})
+      for (const part of encodeCommand(args)) this.socket.write(part)
+    })
+  }
+
+  /** Like call(), for a reply expected to be a string (or nil). */
+  async callString(...args: Arg[]): Promise<string | null> {
+    const reply = await this.call(...args)
+    if (reply === null) return null
+    return Buffer.isBuffer(reply) ? reply.toString() : String(reply)
+  }
+
+  /** Closes the connection; pending commands fail. */
+  close(): void {
+    this.fail(new RespConnectionError(`connection to ${this.address} closed`))
+  }
+
+  private settle(value: RespValue, error: Error | null): void {
+    const entry = this.pending[this.head]
+    if (!entry) return
+    this.pending[this.head++] = undefined as unknown as Pending
+    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head)
+      this.head = 0
+    }
+    if (error) entry.reject(error)
+    else entry.resolve(value)
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return
+    this.failure = error
+    clearInterval(this.timer)
+    this.socket.destroy()
+    const pending = this.pending.slice(this.head)
+    this.pending = []
+    this.head = 0
+    for (const entry of pending) entry.reject(error)
+    for (const listener of this.closeListeners.splice(0)) listener(error)
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The router's data path: versioned writes to every replica of a key (hints
+ * for the down ones, the buffer when all are down), reads from the live
+ * replicas with read repair, key scans, and replay of hints and the buffer.
+ */
+import {RespReplyError, type RespValue} from './client.js'
+import type {KvRecord, PendingSource, RouterStore} from './hints.js'
+import type {Membership} from './membership.js'
+import type {Ring} from './ring.js'
+import {newer, type HybridClock, type Versioned} from './versions.js'
+
+/** No replica of the key is up (and the router holds no pending write for it). */
+export class NoServerError extends Error {
+  constructor() {
+    super('NOSERVER no replica of this key is up')
+    this.name = 'NoServerError'
+  }
+}
+
+export interface ReadResult extends Versioned {
+  value: Buffer | null
+}
+
+interface Answer {
+  server: number
+  entry: Versioned | null
+  value?: Buffer | null
+}
+
+export class Replicas {
+  private readonly replaying = new Set<number | 'buffer'>()
+
+  constructor(
+    private readonly ring: Ring,
+    private readonly members: Membership,
+    private readonly store: RouterStore,
+    private readonly clock: HybridClock,
+  ) {}
+
+  /** Writes a version to every replica of the key; resolves once it is stored, hinted or buffered. */
+  async write(key: Buffer, record: KvRecord): Promise<void> {
+    const prefs = this.ring.preferenceFor(key)
+    if (!prefs.some((server) => this.members.isUp(server))) {
+      await this.store.addBuffered(key, record)
+      return
+    }
+    await Promise.all(prefs.map((server) => this.writeTo(server, key, record)))
+  }
+
+  /** Stores on one replica, or keeps a hint for it. Resolves true if stored. */
+  private async writeTo(server: number, key: Buffer, record: KvRecord): Promise<boolean> {
+    if (this.members.isUp(server)) {
+      try {
+        await this.members.call(server, 'XSET', key, record.version, record.tomb ? 1 : 0, record.value ?? '')
+        return true
+      } catch (error) {
+        if (error instanceof RespReplyError) throw error
+      }
+    }
+    await this.store.addHint(server, key, record)
+    return false
+  }
+
+  /** The newest version of a key, or null if no replica has it. Repairs stale replicas. */
+  async read(key: Buffer): Promise<ReadResult | null> {
+    const prefs = this.ring.preferenceFor(key)
+    const live = prefs.filter((server) => this.members.isUp(server))
+    const pending = this.store.newestPending(key)
+    if (live.length === 0) {
+      if (pending) return this.fromPending(key, pending.source)
+      throw new NoServerError()
+    }
+    const settled = await Promise.allSettled(live.map((server, i) => this.ask(server, key, i === 0)))
+    const answers = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+    if (answers.length === 0) {
+      if (pending) return this.fromPending(key, pending.source)
+      throw new NoServerError()
+    }
+    let best: Answer | null = null
+    for (const answer of answers) if (newer(answer.entry, best?.entry)) best = answer
+    let result: ReadResult | null = null
+    if (pending && newer(pending, best?.entry)) result = await this.fromPending(key, pending.source)
+    else if (best?.entry) result = {...best.entry, value: best.entry.tomb ? null : (best.value ?? (await this.fetch(best.server, key))?.value ?? null)}
+    if (!result) return null
+    this.clock.observe(result.version)
+    for (const answer of answers) {
+      if (newer(result, answer.entry) && (result.tomb || result.value !== null)) {
+        void this.members.call(answer.server, 'XSET', key, result.version, result.tomb ? 1 : 0, result.value ?? '').catch(() => undefined)
+      }
+    }
+    return result
+  }
+
+  /** XGET (with the value) or XVER (version only) from one replica. */
+  private async ask(server: number, key: Buffer, withValue: boolean): Promise<Answer> {
+    if (!withValue) {
+      const reply = await this.members.call(server, 'XVER', key)
+      return {server, entry: parseVersioned(reply)}
+    }
+    const record = await this.fetch(server, key)
+    return {server, entry: record, value: record?.value ?? null}
+  }
+
+  async fetch(server: number, key: Buffer): Promise<ReadResult | null> {
+    const reply = await this.members.call(server, 'XGET', key)
+    const entry = parseVersioned(reply)
+    if (!entry) return null
+    const value = (reply as RespValue[])[2]
+    return {...entry, value: entry.tomb ? null : Buffer.isBuffer(value) ? value : Buffer.alloc(0)}
+  }
+
+  private async fromPending(key: Buffer, source: PendingSource): Promise<ReadResult | null> {
+    const record = await this.store.readPending(key, source)
+    return record ? {...record, value: record.tomb ? null : (record.value ?? Buffer.alloc(0))} : null
+  }
+
+  /** Every key of a database matching a glob, newest version per key, from the live servers and pending writes. */
+  async scan(prefix: Buffer, pattern: string, match: (rest: Buffer) => boolean): Promise<Map<string, Versioned>> {
+    const merged = new Map<string, Versioned>()
+    const servers = this.members.members.filter((member) => member.state === 'up').map((member) => member.number)
+    const replies = await Promise.allSettled(servers.map((server) => this.members.call(server, 'XSCAN', prefix, pattern)))
+    for (const reply of replies) {
+      if (reply.status !== 'fulfilled') continue
+      for (const entry of parseHeaderList(reply.value)) {
+        const id = entry.key.toString('latin1')
+        if (newer(entry, merged.get(id))) merged.set(id, entry)
+      }
+    }
+    const prefixId = prefix.toString('latin1')
+    for (const [id, entry] of this.store.pendingKeys()) {
+      if (!id.startsWith(prefixId) || !match(Buffer.from(id.slice(prefixId.length), 'latin1'))) continue
+      if (newer(entry, merged.get(id))) merged.set(id, entry)
+    }
+    return merged
+  }
+
+  /** Delivers a server's hints. Stops at the first failure (the server went down again). */
+  async replayHints(server: number): Promise<void> {
+    if (this.replaying.has(server) || this.store.hintsFor(server) === 0) return
+    this.replaying.add(server)
+    try {
+      for await (const page of this.store.hintRecords(server)) {
+        if (!this.members.isUp(server)) return
+        await Promise.all(
+          page.map(async (record) => {
+            await this.members.call(server, 'XSET', record.key, record.version, record.tomb ? 1 : 0, record.value ?? '')
+            await this.store.removeHint(server, record.key, record.version)
+          }),
+        )
+      }
+    } catch {
+      // the server went down again; the hints stay for its next return
+    } finally {
+      this.replaying.delete(server)
+    }
+  }
+
+  /** Moves buffered writes to whichever of their replicas are up (hinting the rest). */
+  async replayBuffer(): Promise<void> {
+    if (this.replaying.has('buffer') || this.store.bufferedWrites === 0) return
+    this.replaying.add('buffer')
+    try {
+      for await (const page of this.store.bufferedRecords()) {
+        await Promise.all(
+          page.map(async (record) => {
+            if (!this.ring.preferenceFor(record.key).some((server) => this.members.isUp(server))) return
+            await this.write(record.key, record)
+            await this.store.removeBuffered(record.key, record.version)
+          }),
+        )
+      }
+    } catch {
+      // retried on the next tick
+    } finally {
+      this.replaying.delete('buffer')
+    }
+  }
+}
+
+/** `[version, tomb, ...]` or nil → Versioned | null. */
+export function parseVersioned(reply: RespValue): Versioned | null {
+  if (!Array.isArray(reply) || reply.length < 2) return null
+  return {version: Number(reply[0]), tomb: Number(reply[1]) === 1}
+}
+
+/** Flat `key, version, tomb, …` → entries. */
+export function parseHeaderList(reply: RespValue): Array<Versioned & {key: Buffer}> {
+  const out: Array<Versioned & {key: Buffer}> = []
+  if (!Array.isArray(reply)) return out
+  for (let i = 0; i + 2 < reply.length; i += 3) {
+    const key = reply[i]
+    if (Buffer.isBuffer(key)) out.push({key, version: Number(reply[i + 1]), tomb: Number(reply[i + 2]) === 1})
+  }
+  return out
+}

@@ -1,0 +1,196 @@
+/**
+ * A numbered storage server: LevelDB behind a RESP port. It answers the
+ * router's internal commands (X…), direct reads (`GET <db>:<key>`) from
+ * clients that located a key with the router's LOCATE, and heartbeats to the
+ * router over reliable UDP.
+ */
+import {randomBytes} from 'node:crypto'
+import {mkdir} from 'node:fs/promises'
+import net from 'node:net'
+
+import {RespClient} from './client.js'
+import {serveConnection, type Session} from './connection.js'
+import {globToRegExp} from './glob.js'
+import {HeartbeatSender} from './heartbeat.js'
+import {NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
+import {ServerStore, type KeyVersion} from './storage.js'
+
+export interface KvServerOptions {
+  /** This server's number, 0 … N-1. */
+  number: number
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string
+  /** TCP port (0 picks a free one). */
+  port?: number
+  /** LevelDB folder. */
+  dataDir: string
+  /** The router's TCP address; its UDP heartbeat port has the same number. Omit to run unattached. */
+  router?: {host: string; port: number}
+  /** The address announced to the router (default: host and bound port). */
+  advertise?: {host: string; port: number}
+  /** Heartbeat period (default 1000 ms). */
+  heartbeatMs?: number
+  /** Tombstones older than this are purged (default 24 h). */
+  tombstoneGraceMs?: number
+  log?: (line: string) => void
+}
+
+export class KvServer {
+  readonly number: number
+  readonly store: ServerStore
+  private readonly options: KvServerOptions
+  private readonly tcp = net.createServer((socket) => this.accept(socket))
+  private readonly sockets = new Set<net.Socket>()
+  private heartbeat: HeartbeatSender | null = null
+  private timers: NodeJS.Timeout[] = []
+  private bound: {host: string; port: number} | null = null
+  private readonly incarnation = randomBytes(6).toString('hex')
+
+  constructor(options: KvServerOptions) {
+    this.options = options
+    this.number = options.number
+    this.store = new ServerStore(options.dataDir)
+  }
+
+  /** Where clients reach this server. */
+  get address(): {host: string; port: number} {
+    if (!this.bound) throw new Error('server is not started')
+    return this.options.advertise ?? this.bound
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.options.dataDir, {recursive: true})
+    await this.store.open()
+    const host = this.options.host ?? '127.0.0.1'
+    await new Promise<void>((resolve, reject) => {
+      this.tcp.once('error', reject)
+      this.tcp.listen(this.options.port ?? 0, host, () => {
+        this.tcp.off('error', reject)
+        resolve()
+      })
+    })
+    this.bound = {host, port: (this.tcp.address() as net.AddressInfo).port}
+    const grace = this.options.tombstoneGraceMs ?? 24 * 3600_000
+    const purge = setInterval(() => void this.store.purgeTombstones(Date.now() - grace).catch(() => undefined), Math.min(60_000, Math.max(1000, grace / 2)))
+    purge.unref()
+    this.timers.push(purge)
+    if (this.options.router) await this.attach(this.options.router)
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer)
+    this.timers = []
+    await this.heartbeat?.stop()
+    this.heartbeat = null
+    for (const socket of this.sockets) socket.destroy()
+    await new Promise<void>((resolve) => this.tcp.close(() => resolve()))
+    await this.store.close()
+  }
+
+  private async attach(router: {host: string; port: number}): Promise<void> {
+    const {host, port} = this.address
+    this.heartbeat = new HeartbeatSender({
+      router,
+      beat: {number: this.number, host, port, incarnation: this.incarnation},
+      intervalMs: this.options.heartbeatMs ?? 1000,
+    })
+    await this.heartbeat.start()
+    void this.announce(router)
+  }
+
+  /** Tells the router our number and address at once, rather than at the first heartbeat. */
+  private async announce(router: {host: string; port: number}): Promise<void> {
+    const {host, port} = this.address
+    try {
+      const client = await RespClient.connect({...router, connectTimeoutMs: 2000})
+      try {
+        await client.call('XANNOUNCE', this.number, host, port, this.incarnation)
+        this.options.log?.(`announced to router ${router.host}:${router.port}`)
+      } finally {
+        client.close()
+      }
+    } catch (failure) {
+      this.options.log?.(`cannot announce to router ${router.host}:${router.port} (${(failure as Error).message}); heartbeats will`)
+    }
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket)
+    socket.on('close', () => this.sockets.delete(socket))
+    serveConnection(socket, (args, session) => this.dispatch(args, session))
+  }
+
+  private dispatch(args: Buffer[], _session: Session): Encoded | Promise<Encoded> {
+    const name = args[0].toString('latin1').toUpperCase()
+    switch (name) {
+      case 'XSET':
+        return this.xset(args)
+      case 'XGET':
+        return arity(args, 2) ?? this.xget(args[1])
+      case 'XVER':
+        return arity(args, 2) ?? this.xver(args[1])
+      case 'GET':
+        return arity(args, 2) ?? this.store.getValue(args[1]).then((value) => bulk(value ?? null))
+      case 'PING':
+        return args.length > 1 ? bulk(args[1]) : PONG
+      case 'SELECT':
+        return simple('OK')
+      case 'DBSIZE':
+        return integer(this.store.liveKeys)
+      case 'XDIGEST':
+        return bulk(Buffer.from(this.store.digests()))
+      case 'XBUCKETS':
+        return this.store.scanBuckets(args.slice(1).map((arg) => Number(arg.toString()))).then(encodeHeaders)
+      case 'XSCAN':
+        return arity(args, 3) ?? this.xscan(args[1], args[2].toString('latin1'))
+      case 'INFO':
+        return bulk(`# Server\r\nrole:kv-server\r\nnumber:${this.number}\r\nkeys:${this.store.liveKeys}\r\n`)
+      case 'COMMAND':
+        return array([])
+      default:
+        return error(`ERR unknown command '${args[0].toString('latin1').slice(0, 64)}'`)
+    }
+  }
+
+  private async xset(args: Buffer[]): Promise<Encoded> {
+    if (args.length !== 5) return error('ERR wrong number of arguments for XSET')
+    const version = Number(args[2].toString())
+    if (!Number.isSafeInteger(version) || version < 0) return error('ERR bad version')
+    const tomb = args[3].toString() === '1'
+    const applied = await this.store.apply(args[1], version, tomb, tomb ? null : args[4])
+    return integer(applied ? 1 : 0)
+  }
+
+  private async xget(key: Buffer): Promise<Encoded> {
+    const record = await this.store.getRecord(key)
+    if (!record) return NULL_BULK
+    return array([integer(record.version), integer(record.tomb ? 1 : 0), bulk(record.value)])
+  }
+
+  private async xver(key: Buffer): Promise<Encoded> {
+    const header = await this.store.getHeader(key)
+    if (!header) return NULL_BULK
+    return array([integer(header.version), integer(header.tomb ? 1 : 0)])
+  }
+
+  private async xscan(prefix: Buffer, pattern: string): Promise<Encoded> {
+    let regexp: RegExp
+    try {
+      regexp = globToRegExp(pattern)
+    } catch {
+      return error('ERR invalid pattern')
+    }
+    return encodeHeaders(await this.store.scanPrefix(prefix, (rest) => regexp.test(rest.toString('latin1'))))
+  }
+}
+
+function arity(args: Buffer[], n: number): Encoded | undefined {
+  return args.length === n ? undefined : error(`ERR wrong number of arguments for '${args[0].toString('latin1').toLowerCase()}' command`)
+}
+
+/** Flat array: key, version, tombstone flag, key, version, … */
+function encodeHeaders(entries: KeyVersion[]): Encoded {
+  const items: Encoded[] = []
+  for (const entry of entries) items.push(bulk(entry.key), integer(entry.version), integer(entry.tomb ? 1 : 0))
+  return array(items)
+}

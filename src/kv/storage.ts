@@ -1,0 +1,212 @@
+/**
+ * A storage server's LevelDB layout, with group commit and per-bucket digests.
+ *
+ * Keys (internal key = `<db>:<user key>`):
+ *   'v' + bucket (2 bytes) + internal key  →  header (tombstone flag, version)
+ *   'd' + internal key                     →  value (live keys only)
+ * Headers are grouped by bucket so anti-entropy can list one bucket with a
+ * range scan; values sit apart so a direct GET is one lookup.
+ *
+ * Writes queue up and are committed together in one synchronous (fsync'd)
+ * batch; the next batch starts when the previous one is on disk. A write is
+ * answered only after its batch is durable, so SIGKILL loses nothing that was
+ * acknowledged, and concurrent writers share one fsync.
+ */
+import {ClassicLevel} from 'classic-level'
+
+import {BUCKETS, bucketOf, murmur3} from './ring.js'
+import {HEADER_BYTES, decodeHeader, encodeHeader, newer, versionTime, type Versioned} from './versions.js'
+
+export interface StoredRecord extends Versioned {
+  value: Buffer | null
+}
+
+export interface KeyVersion extends Versioned {
+  key: Buffer
+}
+
+interface QueuedWrite extends Versioned {
+  key: Buffer
+  value: Buffer | null
+  resolve: (applied: boolean) => void
+  reject: (error: Error) => void
+}
+
+type Db = ClassicLevel<Buffer, Buffer>
+
+export function headerKey(key: Buffer, bucket = bucketOf(key)): Buffer {
+  const out = Buffer.allocUnsafe(3 + key.length)
+  out[0] = 0x76 // 'v'
+  out.writeUInt16BE(bucket, 1)
+  key.copy(out, 3)
+  return out
+}
+
+export function valueKey(key: Buffer): Buffer {
+  return Buffer.concat([Buffer.from('d'), key])
+}
+
+/** A digest contribution of one key at one version: 64 bits as two uint32. */
+function fingerprint(key: Buffer, entry: Versioned): [number, number] {
+  const lo = entry.version % 0x1_0000_0000
+  const hi = Math.floor(entry.version / 0x1_0000_0000)
+  const flag = entry.tomb ? 0x5bd1e995 : 0
+  return [murmur3(key, lo ^ flag), murmur3(key, (hi * 31) ^ lo ^ 0x9747b28c ^ flag)]
+}
+
+export class ServerStore {
+  readonly db: Db
+  private readonly digest = new Uint32Array(BUCKETS * 2)
+  private queue: QueuedWrite[] = []
+  private chain: Promise<void> = Promise.resolve()
+  private flushScheduled = false
+  private live = 0
+
+  constructor(dir: string) {
+    this.db = new ClassicLevel<Buffer, Buffer>(dir, {keyEncoding: 'buffer', valueEncoding: 'buffer'})
+  }
+
+  /** Opens the database and computes the digests and key count from it. */
+  async open(): Promise<void> {
+    await this.db.open()
+    for await (const [hkey, header] of this.db.iterator({gte: Buffer.from('v'), lt: Buffer.from('w')})) {
+      const key = hkey.subarray(3)
+      const entry = decodeHeader(header)
+      this.xorDigest(hkey.readUInt16BE(1), key, entry)
+      if (!entry.tomb) this.live++
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.chain
+    await this.db.close()
+  }
+
+  /** Live keys on this server. */
+  get liveKeys(): number {
+    return this.live
+  }
+
+  /** The digests of every bucket, 8 bytes each. */
+  digests(): Buffer {
+    return Buffer.from(this.digest.buffer, this.digest.byteOffset, this.digest.byteLength)
+  }
+
+  async getValue(key: Buffer): Promise<Buffer | undefined> {
+    return this.db.get(valueKey(key))
+  }
+
+  async getHeader(key: Buffer): Promise<Versioned | null> {
+    const header = await this.db.get(headerKey(key))
+    return header ? decodeHeader(header) : null
+  }
+
+  async getRecord(key: Buffer): Promise<StoredRecord | null> {
+    const [header, value] = await this.db.getMany([headerKey(key), valueKey(key)])
+    if (!header) return null
+    const entry = decodeHeader(header)
+    return {...entry, value: entry.tomb ? null : (value ?? Buffer.alloc(0))}
+  }
+
+  /** Stores a version if it is newer than what is held; resolves true if applied. Durable when it resolves. */
+  apply(key: Buffer, version: number, tomb: boolean, value: Buffer | null): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({key, version, tomb, value: tomb ? null : value, resolve, reject})
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        this.chain = this.chain.then(() => this.flush())
+      }
+    })
+  }
+
+  /** Headers of every key in the given buckets. */
+  async scanBuckets(buckets: number[]): Promise<KeyVersion[]> {
+    const out: KeyVersion[] = []
+    for (const bucket of buckets) {
+      const gte = Buffer.from([0x76, bucket >> 8, bucket & 0xff])
+      const lt = Buffer.from([0x76, (bucket + 1) >> 8, (bucket + 1) & 0xff])
+      for await (const [hkey, header] of this.db.iterator({gte, lt})) out.push({key: hkey.subarray(3), ...decodeHeader(header)})
+    }
+    return out
+  }
+
+  /** Headers of every key that starts with `prefix` and whose rest satisfies `match`. */
+  async scanPrefix(prefix: Buffer, match: (rest: Buffer) => boolean): Promise<KeyVersion[]> {
+    const out: KeyVersion[] = []
+    for await (const [hkey, header] of this.db.iterator({gte: Buffer.from('v'), lt: Buffer.from('w')})) {
+      const key = hkey.subarray(3)
+      if (key.length >= prefix.length && key.subarray(0, prefix.length).equals(prefix) && match(key.subarray(prefix.length))) {
+        out.push({key, ...decodeHeader(header)})
+      }
+    }
+    return out
+  }
+
+  /** Drops tombstones issued before `before` (ms since epoch). Returns how many. */
+  purgeTombstones(before: number): Promise<number> {
+    const job = this.chain.then(async () => {
+      const ops: Array<{type: 'del'; key: Buffer}> = []
+      for await (const [hkey, header] of this.db.iterator({gte: Buffer.from('v'), lt: Buffer.from('w')})) {
+        const entry = decodeHeader(header)
+        if (entry.tomb && versionTime(entry.version) < before) {
+          ops.push({type: 'del', key: hkey})
+          this.xorDigest(hkey.readUInt16BE(1), hkey.subarray(3), entry)
+        }
+      }
+      if (ops.length > 0) await this.db.batch(ops, {sync: true})
+      return ops.length
+    })
+    this.chain = job.then(
+      () => undefined,
+      () => undefined,
+    )
+    return job
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false
+    const writes = this.queue
+    this.queue = []
+    if (writes.length === 0) return
+    try {
+      const keys = new Map<string, {key: Buffer; bucket: number; current: Versioned | null}>()
+      for (const write of writes) {
+        const id = write.key.toString('latin1')
+        if (!keys.has(id)) keys.set(id, {key: write.key, bucket: bucketOf(write.key), current: null})
+      }
+      const entries = [...keys.values()]
+      const headers = await this.db.getMany(entries.map((entry) => headerKey(entry.key, entry.bucket)))
+      entries.forEach((entry, i) => (entry.current = headers[i] && headers[i].length === HEADER_BYTES ? decodeHeader(headers[i]) : null))
+      const ops: Array<{type: 'put'; key: Buffer; value: Buffer} | {type: 'del'; key: Buffer}> = []
+      const applied: boolean[] = []
+      for (const write of writes) {
+        const entry = keys.get(write.key.toString('latin1'))!
+        if (!newer(write, entry.current)) {
+          applied.push(false)
+          continue
+        }
+        if (entry.current) {
+          this.xorDigest(entry.bucket, entry.key, entry.current)
+          if (!entry.current.tomb) this.live--
+        }
+        this.xorDigest(entry.bucket, entry.key, write)
+        if (!write.tomb) this.live++
+        entry.current = {version: write.version, tomb: write.tomb}
+        ops.push({type: 'put', key: headerKey(entry.key, entry.bucket), value: encodeHeader(write.version, write.tomb)})
+        if (write.tomb) ops.push({type: 'del', key: valueKey(entry.key)})
+        else ops.push({type: 'put', key: valueKey(entry.key), value: write.value ?? Buffer.alloc(0)})
+        applied.push(true)
+      }
+      if (ops.length > 0) await this.db.batch(ops, {sync: true})
+      writes.forEach((write, i) => write.resolve(applied[i]))
+    } catch (error) {
+      for (const write of writes) write.reject(error as Error)
+    }
+  }
+
+  private xorDigest(bucket: number, key: Buffer, entry: Versioned): void {
+    const [a, b] = fingerprint(key, entry)
+    this.digest[bucket * 2] ^= a
+    this.digest[bucket * 2 + 1] ^= b
+  }
+}
