@@ -59,7 +59,8 @@ export class ReplicaServer {
   private validView = 0
   /** A write's forward ended without an answer: the backup may differ, so copy everything before the next forward. */
   private backupDirty = false
-  private ticking?: Promise<void>
+  /** The ping in flight, which concurrent ticks join. */
+  private pinging?: Promise<{adopted: Promise<void>}>
   private timer?: NodeJS.Timeout
   private coordinatorDown = false
   /** The view number of our last ping the coordinator answered (for a master: the view it has acked). */
@@ -106,7 +107,8 @@ export class ReplicaServer {
     this.stopping.abort()
     await this.rpc.stop()
     this.agent.destroy()
-    await this.ticking
+    await this.pinging
+    await this.lock.run(() => {})
   }
 
   /** The name this server pings with. */
@@ -120,8 +122,9 @@ export class ReplicaServer {
 
   /** Pings the coordinator once (joining a ping already under way) and acts on the view; resolves with the newest view. */
   async tick(): Promise<View> {
-    this.ticking ??= this.pingOnce().finally(() => (this.ticking = undefined))
-    await this.ticking
+    this.pinging ??= this.ping().finally(() => (this.pinging = undefined))
+    const {adopted} = await this.pinging
+    await adopted
     return {...this.latest}
   }
 
@@ -145,24 +148,32 @@ export class ReplicaServer {
     return view.backup === this.serverName ? 'backup' : 'idle'
   }
 
-  /** Pings with the adopted view's number; a master that just took up a new view pings again at once, to ack it. */
-  private async pingOnce(): Promise<void> {
-    for (let round = 0; round < 2; round++) {
-      const sent = this.adopted.number
-      let view: View
-      try {
-        view = parseView(await this.call(this.options.coordinator, 'ping', [sent, this.serverName]))
-      } catch (error) {
-        if (!this.coordinatorDown) this.log(`cannot reach the coordinator: ${(error as Error).message}`)
-        this.coordinatorDown = true
-        return
-      }
-      if (this.coordinatorDown) this.log('coordinator reachable again')
-      this.coordinatorDown = false
-      this.confirmedView = sent
-      await this.lock.run(() => this.adopt(view))
-      if (this.adopted.number === sent || this.roleIn(this.adopted) !== 'master') return
+  /**
+   * Pings with the adopted view's number and queues the answer for adoption
+   * under the lock. Only the ping itself is awaited here, so a long operation
+   * holding the lock never delays the next ping (which would get a healthy
+   * server declared dead).
+   */
+  private async ping(): Promise<{adopted: Promise<void>}> {
+    const sent = this.adopted.number
+    let view: View
+    try {
+      view = parseView(await this.call(this.options.coordinator, 'ping', [sent, this.serverName]))
+    } catch (error) {
+      if (!this.coordinatorDown) this.log(`cannot reach the coordinator: ${(error as Error).message}`)
+      this.coordinatorDown = true
+      return {adopted: Promise.resolve()}
     }
+    if (this.coordinatorDown) this.log('coordinator reachable again')
+    this.coordinatorDown = false
+    this.confirmedView = sent
+    const adopted = this.lock.run(async () => {
+      const before = this.adopted.number
+      await this.adopt(view)
+      // A master that just took up a new view acks it at once rather than a tick later.
+      if (this.adopted.number !== before && this.roleIn(this.adopted) === 'master' && !this.stopping.signal.aborted) void this.tick()
+    })
+    return {adopted}
   }
 
   /** Learns the view without pinging, for a backup that hears of a view before its own ping does. */
