@@ -9,6 +9,7 @@ import type {BackendName} from './remote-path.js'
 const factories: Partial<Record<BackendName, () => Promise<BackendFactory>>> = {
   local: async () => (await import('./local/index.js')).createLocalBackend,
   yandex: async () => (await import('./yandex/index.js')).createYandexBackend,
+  cluster: async () => (await import('./cluster/index.js')).createClusterBackend,
 }
 
 export function registeredBackends(): BackendName[] {

@@ -8,7 +8,7 @@ import {type BackendName, isBackendName} from '../backends/remote-path.js'
 import type {ConfigValues} from './config-file.js'
 
 /** The backend used when nothing chooses one (DESIGN.md §2). */
-export const DEFAULT_BACKEND: BackendName = 'local'
+export const DEFAULT_BACKEND: BackendName = 'cluster'
 export const DEFAULT_YANDEX_API_URL = 'https://cloud-api.yandex.net/v1/disk'
 
 /** Loads `.env` from the working directory into process.env; real environment variables win. */
