@@ -1,3 +1,5 @@
+import {connect} from 'node:net'
+
 import {expect} from 'chai'
 
 import {Harness, type ViewStruct} from './helpers.js'
@@ -146,6 +148,19 @@ describe('replication coordinator (view service over XML-RPC)', function () {
     const unknown = await harness.fault(url, 'promote', 's1')
     expect(unknown.faultCode).to.equal(-32601)
     expect(unknown.faultString).to.match(/promote/)
+    expect(await ping(0, 's1')).to.deep.equal({number: 1, master: 's1', backup: ''})
+  })
+
+  it('survives garbage on its socket and in request bodies', async () => {
+    const {hostname, port} = new URL(url)
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), hostname, () => socket.end(Buffer.from([0, 255, 13, 10, 13, 10, 1, 2, 3])))
+      socket.on('error', () => resolve())
+      socket.on('close', () => resolve())
+      socket.resume()
+    })
+    const response = await fetch(url, {method: 'POST', body: '<methodCall><methodName>ping</methodName><params><param><value><int>x</int>'})
+    expect(await response.text()).to.match(/<fault>[\s\S]*-32700/)
     expect(await ping(0, 's1')).to.deep.equal({number: 1, master: 's1', backup: ''})
   })
 })
