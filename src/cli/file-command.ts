@@ -39,9 +39,9 @@ export abstract class FileCommand<T extends typeof Command> extends BaseCommand<
 
   private async createSession(): Promise<Session> {
     loadDotEnv()
-    const flags = this.flags as {backend?: string; token?: string; retries?: number; verbose?: boolean}
+    const flags = this.flags as {backend?: string; token?: string; retries?: number; verbose?: boolean; router?: string}
     const settings = resolveSettings({
-      flags: {backend: flags.backend, token: flags.token, retries: flags.retries},
+      flags: {backend: flags.backend, token: flags.token, retries: flags.retries, router: flags.router},
       env: process.env,
       config: await new ConfigFile(configFilePath(this)).read(),
       log: (message) => {

@@ -187,7 +187,10 @@ async function copyFile(src: Target, source: Entry, dst: Target, final: string, 
  */
 export function addContext(error: unknown, context: string): unknown {
   if (!(error instanceof DiskError) || error.message.startsWith(context + ':')) return error
-  const reason = error.message.replace(/^cannot [^:]*: /, '')
+  // The backend's own "cannot write /x: " or "/x: " prefix gives way to the caller's wording.
+  const reason = error.message.replace(/^cannot [^:]*: /, '').replace(/^\/[^:]*: (?=.)/, (prefix) =>
+    context.includes(prefix.slice(0, -2)) ? '' : prefix,
+  )
   const copy = error.withContext(context)
   copy.message = `${context}: ${reason}`
   return copy
