@@ -211,9 +211,9 @@ export class YandexBackend implements StorageAdapter {
     try {
       await this.http.upload(link, hashing, options.size, context, options.signal)
     } catch (error) {
-      throw sourceError instanceof DiskError ? sourceError : error
-    } finally {
       hashing.destroy()
+      // A source that failed (a dropped download in a cross-backend copy) says more than the upload.
+      throw sourceError instanceof DiskError ? sourceError : error
     }
 
     if (sourceError) throw sourceError

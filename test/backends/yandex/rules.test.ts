@@ -161,6 +161,18 @@ describe('Yandex.Disk backend rules', function () {
       expect(fake!.read('/retry.txt')?.toString()).to.equal('again')
     })
 
+    it('rejects with the source stream\'s own error when it fails midway, storing nothing', async () => {
+      const failing = new TemporaryError('cannot read /elsewhere: network error: ECONNRESET')
+      async function* body() {
+        yield Buffer.alloc(1000, 1)
+        throw failing
+      }
+
+      const error = await rejection(adapterFor().write('/half.bin', Readable.from(body()), {size: 2000}))
+      expect(error).to.equal(failing)
+      expect(fake!.tree.has('/half.bin')).to.equal(false)
+    })
+
     it('maps a 507 from the upload host to ConflictError no-space (exit 6)', async () => {
       fake!.totalSpace = 10
       const error = await rejection(upload(adapterFor(), '/big.bin', Buffer.alloc(100)))
@@ -431,6 +443,14 @@ describe('Yandex.Disk backend rules', function () {
       const about = await adapterFor({apiUrl: `${API}/v1/disk`, retries: 5}).about()
       expect(about).to.deep.equal({total: 100, used: 30, free: 70, trash: 5})
       scope.done()
+    })
+
+    it('reports quota from GET / as {total, used, free, trash}', async () => {
+      fake!.totalSpace = 1000
+      fake!.addFile('/q.bin', Buffer.alloc(300))
+      await adapterFor().remove('/q.bin')
+      fake!.addFile('/r.bin', Buffer.alloc(100))
+      expect(await adapterFor().about()).to.deep.equal({total: 1000, used: 400, free: 600, trash: 300})
     })
 
     it('never retries a 4xx that is the caller’s fault', async () => {
