@@ -13,6 +13,8 @@ export interface GcOptions {
   settleMs?: number
   /** Only report what would be freed. */
   dryRun?: boolean
+  /** An upload intent not refreshed for this long belongs to a dead client (default INTENT_TTL_MS). */
+  staleAfterMs?: number
   log?: (message: string) => void
 }
 
@@ -60,7 +62,7 @@ export async function collectGarbage(store: ClusterStore, tree: MetaTree, option
       }
     }
 
-    const {pieces, manifests} = await markInUse(store, tree, report, Boolean(options.dryRun))
+    const {pieces, manifests} = await markInUse(store, tree, report, options)
     log(`${candidates.length} candidates; ${pieces.size} pieces and ${manifests.size} manifests in use`)
     for (const candidate of candidates) {
       const isPiece = candidate.db === PIECE_DB
@@ -89,7 +91,7 @@ async function markInUse(
   store: ClusterStore,
   tree: MetaTree,
   report: GcReport,
-  dryRun: boolean,
+  options: GcOptions,
 ): Promise<{pieces: Set<string>; manifests: Set<string>}> {
   const pieces = new Set<string>()
   const manifests = new Set<string>()
@@ -97,9 +99,9 @@ async function markInUse(
     const bytes = await store.get(META_DB, key)
     if (!bytes) continue
     const intent = JSON.parse(bytes.toString('utf8')) as IntentRecord
-    if (Date.now() - intent.refreshed > INTENT_TTL_MS) {
+    if (Date.now() - intent.refreshed >= (options.staleAfterMs ?? INTENT_TTL_MS)) {
       report.staleIntents++
-      if (!dryRun) await store.del(META_DB, [key])
+      if (!options.dryRun) await store.del(META_DB, [key])
       continue
     }
 

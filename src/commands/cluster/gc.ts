@@ -15,6 +15,11 @@ export default class ClusterGc extends FileCommand<typeof ClusterGc> {
   static flags = {
     router: Flags.string({description: 'Router address HOST:PORT (else DISK_CLUSTER; else the embedded cluster).'}),
     'dry-run': Flags.boolean({description: 'Only report what would be freed.'}),
+    'stale-after-ms': Flags.integer({
+      description: 'Treat an upload not heard from for this long as dead, and reclaim its pieces.',
+      default: 600_000,
+      min: 0,
+    }),
     'settle-ms': Flags.integer({description: 'Wait after announcing the gc, so uploads in progress notice it.', default: 2500, min: 0}),
   }
 
@@ -25,6 +30,7 @@ export default class ClusterGc extends FileCommand<typeof ClusterGc> {
     const report = await collectGarbage(adapter.store, adapter.tree, {
       settleMs: this.flags['settle-ms'],
       dryRun: this.flags['dry-run'],
+      staleAfterMs: this.flags['stale-after-ms'],
       log: session.settings.log,
     })
     const verb = this.flags['dry-run'] ? 'would free' : 'freed'
