@@ -40,10 +40,18 @@ export class DuplicateFilter {
   private readonly senders = new Map<string, RecentIds>()
   private lastKey = ''
   private last: RecentIds | undefined
+  private total = 0
 
+  /**
+   * @param perSender ids remembered per sender
+   * @param maxSenders senders remembered
+   * @param maxTotal ids remembered across all senders; the least recently
+   *   heard senders are forgotten first when it is exceeded
+   */
   constructor(
     private readonly perSender: number,
     private readonly maxSenders: number,
+    private readonly maxTotal: number = Number.POSITIVE_INFINITY,
   ) {}
 
   /** The memory of one sender, created on first use and marked most recently heard. */
@@ -54,7 +62,7 @@ export class DuplicateFilter {
       this.senders.delete(key)
     } else {
       ids = new RecentIds(this.perSender)
-      if (this.senders.size >= this.maxSenders) this.senders.delete(this.senders.keys().next().value as string)
+      if (this.senders.size >= this.maxSenders) this.evictOldest()
     }
     this.senders.set(key, ids)
     this.lastKey = key
@@ -67,7 +75,21 @@ export class DuplicateFilter {
   }
 
   remember(key: string, id: number): void {
-    this.sender(key).add(id)
+    const ids = this.sender(key)
+    const before = ids.size
+    ids.add(id)
+    this.total += ids.size - before
+    while (this.total > this.maxTotal && this.senders.size > 1) this.evictOldest()
+  }
+
+  private evictOldest(): void {
+    const [key, ids] = this.senders.entries().next().value as [string, RecentIds]
+    this.senders.delete(key)
+    this.total -= ids.size
+    if (key === this.lastKey) {
+      this.lastKey = ''
+      this.last = undefined
+    }
   }
 
   get senderCount(): number {

@@ -10,6 +10,7 @@
  */
 import {createSocket, type RemoteInfo, type Socket} from 'node:dgram'
 import {randomBytes} from 'node:crypto'
+import {lookup as dnsLookup} from 'node:dns'
 import {isIP, isIPv6} from 'node:net'
 import {performance} from 'node:perf_hooks'
 
@@ -49,13 +50,15 @@ export interface ReliableSocketOptions {
   /**
    * Most ids between a destination's oldest unacknowledged message and the
    * next id sent; keeps retransmissions within the receivers' duplicate memory.
-   * Default 8192; must not exceed half of `dedupPerSender` on the receiver.
+   * Default 32768; must not exceed half of `dedupPerSender` on the receiver.
    */
   maxIdSpan?: number
-  /** Ids remembered per sender for duplicate suppression. Default 16384. */
+  /** Ids remembered per sender for duplicate suppression. Default 65536. */
   dedupPerSender?: number
   /** Senders remembered for duplicate suppression, least recently heard evicted. Default 1024. */
   dedupSenders?: number
+  /** Ids remembered across all senders (about 40 bytes each). Default 1048576. */
+  dedupTotal?: number
   /**
    * Received messages held for `recvFrom` before new ones are refused. A
    * refused message is not acknowledged, so its sender retransmits later:
@@ -127,12 +130,14 @@ export interface ReliableSocketStats {
 }
 
 interface Pending {
+  wheelSlot?: number
   peer: Peer
   /** The whole datagram; header bytes are filled at first transmission. */
   datagram: Buffer
   id: number
   state: 'queued' | 'inflight' | 'done'
   firstSentAt: number
+  lastSentAt: number
   due: number
   rto: number
   transmissions: number
@@ -150,6 +155,8 @@ interface Peer {
   address: string
   port: number
   rtt: RttEstimator
+  /** When the destination last acknowledged anything. */
+  lastAckAt: number
   inflight: Map<number, Pending>
   queue: Deque<Pending>
 }
@@ -166,9 +173,10 @@ const DEFAULTS = {
   ...RTT_DEFAULTS,
   tickMs: RTT_DEFAULTS.granularityMs,
   window: 256,
-  maxIdSpan: 8192,
-  dedupPerSender: 16_384,
+  maxIdSpan: 32_768,
+  dedupPerSender: 65_536,
   dedupSenders: 1024,
+  dedupTotal: 1 << 20,
   receiveQueueMessages: 8192,
   receiveQueueBytes: 32 * 1024 * 1024,
   retries: 8,
@@ -178,10 +186,22 @@ const DEFAULTS = {
 
 const MAX_IDLE_PEERS = 1024
 
+/**
+ * Destinations are resolved once, in peerFor, so sends carry IP literals;
+ * answering those synchronously spares dgram a DNS round through the event
+ * loop on every datagram.
+ */
+const literalLookup = ((hostname: string, options: unknown, callback: (...args: unknown[]) => void) => {
+  const family = isIP(hostname)
+  if (family === 0) return (dnsLookup as (...args: unknown[]) => void)(hostname, options, callback)
+  callback(null, hostname, family)
+}) as unknown as typeof dnsLookup
+
 export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
   private readonly options: typeof DEFAULTS & {loss?: LossOptions}
   private socket: Socket | undefined
   private binding: Promise<BoundAddress> | undefined
+  private family: 4 | 6 | undefined
   private closed = false
   private nextId: number
   private readonly peers = new Map<string, Peer>()
@@ -192,8 +212,9 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
   private readonly inbox = new Deque<ReceivedMessage>()
   private inboxBytes = 0
   private readonly waiters = new Deque<Waiter>()
-  private unsentDatagrams = 0
-  private drained: (() => void) | undefined
+  private lastSenderAddress = ''
+  private lastSenderPort = 0
+  private lastSenderKey = ''
   private readonly lossOut: LossyPath<Datagram> | undefined
   private readonly lossIn: LossyPath<Datagram> | undefined
   private readonly counters: ReliableSocketStats = {
@@ -218,7 +239,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     }
     this.nextId = randomBytes(4).readUInt32BE(0)
     this.deadlines = new TimerWheel(this.options.tickMs, performance.now())
-    this.duplicates = new DuplicateFilter(dedupPerSender, this.options.dedupSenders)
+    this.duplicates = new DuplicateFilter(dedupPerSender, this.options.dedupSenders, this.options.dedupTotal)
     const loss = this.options.loss
     if (loss) {
       const seed = loss.seed ?? 1
@@ -237,8 +258,9 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     if (this.closed) return Promise.reject(new SocketClosedError('socket is closed'))
     if (this.binding) return Promise.reject(new UsageError('socket is already bound'))
     if (!Number.isInteger(port) || port < 0 || port > 65_535) return Promise.reject(new UsageError(`bad port ${port}`))
-    const socket = createSocket({type: isIPv6(host) ? 'udp6' : 'udp4'})
+    const socket = createSocket({type: isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup})
     socket.on('message', (buffer: Buffer, rinfo: RemoteInfo) => this.onMessage(buffer, rinfo))
+    this.socket = socket
     this.binding = new Promise<BoundAddress>((resolve, reject) => {
       const fail = (error: Error): void => {
         socket.close()
@@ -250,16 +272,16 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
         // Errors after binding (e.g. ICMP unreachable surfacing on Linux) must not kill the socket.
         socket.on('error', () => this.counters.sendErrors++)
         this.tuneBuffers(socket)
+        this.family = socket.address().family === 'IPv6' ? 6 : 4
         resolve(this.address())
       })
     })
-    this.socket = socket
     return this.binding
   }
 
   /** The bound address; throws if the socket is not bound yet. */
   address(): BoundAddress {
-    if (!this.socket) throw new UsageError('socket is not bound')
+    if (!this.socket || !this.family) throw new UsageError('socket is not bound')
     const {address, port, family} = this.socket.address()
     return {address, port, family}
   }
@@ -275,21 +297,30 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
    * TimeoutError when the deadline passes or the retries are spent, and with
    * the signal's reason when aborted. An unbound socket binds to a free port.
    */
-  async sendTo(data: Uint8Array, port: number, host: string, options: SendOptions = {}): Promise<SendReceipt> {
-    if (!(data instanceof Uint8Array)) throw new UsageError('data must be a Uint8Array or Buffer')
+  sendTo(data: Uint8Array, port: number, host: string, options: SendOptions = {}): Promise<SendReceipt> {
+    if (!(data instanceof Uint8Array)) return Promise.reject(new UsageError('data must be a Uint8Array or Buffer'))
     if (data.length > MAX_PAYLOAD_BYTES) {
-      throw new PayloadTooLargeError(`message of ${data.length} bytes is too large for one datagram (max ${MAX_PAYLOAD_BYTES} bytes)`)
+      return Promise.reject(new PayloadTooLargeError(`message of ${data.length} bytes is too large for one datagram (max ${MAX_PAYLOAD_BYTES} bytes)`))
     }
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`bad port ${port}`)
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) return Promise.reject(new UsageError(`bad port ${port}`))
     const {timeoutMs = this.options.timeoutMs, retries = this.options.retries, signal} = options
-    if (!(timeoutMs > 0) || !(retries >= 0)) throw new UsageError('timeoutMs must be positive and retries not negative')
-    signal?.throwIfAborted()
+    if (!(timeoutMs > 0) || !(retries >= 0)) return Promise.reject(new UsageError('timeoutMs must be positive and retries not negative'))
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    if (this.closed) return Promise.reject(new SocketClosedError('socket is closed'))
     const start = performance.now()
     const datagram = Buffer.allocUnsafe(HEADER_BYTES + data.length)
     datagram.set(data, HEADER_BYTES)
-    const peer = await this.peerFor(host, port)
-    signal?.throwIfAborted()
-    if (this.closed) throw new SocketClosedError('socket is closed')
+    // Fast path: a bound socket and a destination already known by its IP literal.
+    const known = this.family === undefined ? undefined : this.peers.get(`${host}|${port}`)
+    if (known) return this.enqueue(known, datagram, start, timeoutMs, retries, signal)
+    return this.peerFor(host, port).then((peer) => {
+      if (signal?.aborted) throw signal.reason
+      if (this.closed) throw new SocketClosedError('socket is closed')
+      return this.enqueue(peer, datagram, start, timeoutMs, retries, signal)
+    })
+  }
+
+  private enqueue(peer: Peer, datagram: Buffer, start: number, timeoutMs: number, retries: number, signal: AbortSignal | undefined): Promise<SendReceipt> {
     return new Promise<SendReceipt>((resolve, reject) => {
       const pending: Pending = {
         peer,
@@ -297,6 +328,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
         id: 0,
         state: 'queued',
         firstSentAt: 0,
+        lastSentAt: 0,
         due: 0,
         rto: 0,
         transmissions: 0,
@@ -352,16 +384,11 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     for (let waiter = this.waiters.shift(); waiter; waiter = this.waiters.shift()) waiter(undefined)
     this.inbox.drain()
     if (this.binding) await this.binding.catch(() => undefined)
-    if (this.unsentDatagrams > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000)
-        this.drained = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    }
     const socket = this.socket
+    // Acknowledgements the kernel has not taken yet still go out (bounded wait).
+    for (let waited = 0; socket && this.family && socket.getSendQueueCount() > 0 && waited < 1000; waited += 5) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve())).catch(() => undefined)
   }
 
@@ -370,14 +397,14 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
   private async peerFor(host: string, port: number): Promise<Peer> {
     if (!this.binding) await this.bind(0, isIPv6(host) ? '::' : '0.0.0.0')
     else await this.binding
-    const family = this.socket?.address().family === 'IPv6' ? 6 : 4
+    const family = this.family ?? 4
     let address = normalizeAddress(await resolveHost(host, family))
     if (family === 6 && isIP(address) === 4) address = `::ffff:${address}`
     const key = `${normalizeAddress(address)}|${port}`
     let peer = this.peers.get(key)
     if (!peer) {
       this.forgetIdlePeers()
-      peer = {key, address, port, rtt: this.newEstimator(), inflight: new Map(), queue: new Deque()}
+      peer = {key, address, port, rtt: this.newEstimator(), lastAckAt: 0, inflight: new Map(), queue: new Deque()}
       this.peers.set(key, peer)
     }
     return peer
@@ -420,6 +447,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     pending.state = 'inflight'
     pending.transmissions = 1
     pending.firstSentAt = performance.now()
+    pending.lastSentAt = pending.firstSentAt
     pending.rto = peer.rtt.rto
     pending.due = pending.firstSentAt + pending.rto
     peer.inflight.set(id, pending)
@@ -433,15 +461,14 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     else this.transmit(buffer, port, address)
   }
 
+  /**
+   * No completion callback: each one would cost a trip through the event
+   * loop per datagram. Failures arrive as the socket's 'error' event
+   * (counted), and close() waits on the send queue instead.
+   */
   private transmit(buffer: Buffer, port: number, address: string): void {
     if (!this.socket || this.closed) return
-    this.unsentDatagrams++
-    this.socket.send(buffer, port, address, this.afterSend)
-  }
-
-  private readonly afterSend = (error: Error | null): void => {
-    if (error) this.counters.sendErrors++
-    if (--this.unsentDatagrams === 0 && this.drained) this.drained()
+    this.socket.send(buffer, port, address)
   }
 
   private finish(pending: Pending): void {
@@ -461,14 +488,25 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     pending.reject(error)
   }
 
+  /** The key of a datagram's sender; consecutive datagrams mostly share one. */
+  private senderKey(address: string, port: number): string {
+    if (address !== this.lastSenderAddress || port !== this.lastSenderPort) {
+      this.lastSenderAddress = address
+      this.lastSenderPort = port
+      this.lastSenderKey = `${normalizeAddress(address)}|${port}`
+    }
+    return this.lastSenderKey
+  }
+
   private onAck(id: number, address: string, port: number): void {
-    const peer = this.peers.get(`${normalizeAddress(address)}|${port}`)
+    const peer = this.peers.get(this.senderKey(address, port))
     const pending = peer?.inflight.get(id)
     if (!peer || !pending) {
       this.counters.unknownAcks++
       return
     }
     const now = performance.now()
+    peer.lastAckAt = now
     // Karn's rule: an ack of a retransmitted packet could answer any copy.
     if (pending.transmissions === 1) peer.rtt.sample(now - pending.firstSentAt)
     this.counters.acked++
@@ -509,11 +547,19 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
         this.fail(pending, new TimeoutError(`no acknowledgement from ${where} after ${pending.transmissions} transmissions`))
         continue
       }
-      // One expiry of the (conceptual) connection timer backs the estimator off once.
-      if (!backedOff) peer.rtt.backoff()
-      backedOff = true
+      // RFC 6298 §5.5 doubles the connection's RTO when its timer expires.
+      // Our messages are acknowledged one by one, so one lost message says
+      // little if others are being acknowledged: the estimator backs off
+      // only when the destination has acknowledged nothing since this
+      // packet went out, at most once per tick. The packet's own timeout
+      // doubles on every retransmission regardless.
+      if (!backedOff && peer.lastAckAt < pending.lastSentAt) {
+        peer.rtt.backoff()
+        backedOff = true
+      }
       pending.rto = peer.rtt.backedOff(pending.rto)
       pending.due = now + pending.rto
+      pending.lastSentAt = now
       pending.transmissions++
       this.counters.retransmits++
       this.send(pending.datagram, peer.port, peer.address)
@@ -546,7 +592,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
   }
 
   private onData(buffer: Buffer, id: number, address: string, port: number): void {
-    const sender = `${normalizeAddress(address)}|${port}`
+    const sender = this.senderKey(address, port)
     if (this.duplicates.seen(sender, id)) {
       this.counters.duplicates++
       this.ack(buffer, port, address)

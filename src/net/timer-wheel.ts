@@ -2,11 +2,16 @@
  * A hashed timer wheel: items filed under the tick they expire in, so that
  * thousands of deadlines cost one interval timer instead of one setTimeout
  * each. Adding and cancelling are O(1); `expire` visits only elapsed ticks.
+ * Each item carries its own slot number, which saves a lookup per operation.
  */
-export class TimerWheel<T> {
+export interface WheelItem {
+  wheelSlot?: number
+}
+
+export class TimerWheel<T extends WheelItem> {
   private readonly buckets = new Map<number, Set<T>>()
-  private readonly slotOf = new Map<T, number>()
   private cursor: number
+  private count = 0
 
   constructor(
     private readonly tickMs: number,
@@ -16,7 +21,7 @@ export class TimerWheel<T> {
   }
 
   get size(): number {
-    return this.slotOf.size
+    return this.count
   }
 
   add(item: T, at: number): void {
@@ -25,24 +30,26 @@ export class TimerWheel<T> {
     let bucket = this.buckets.get(slot)
     if (!bucket) this.buckets.set(slot, (bucket = new Set()))
     bucket.add(item)
-    this.slotOf.set(item, slot)
+    item.wheelSlot = slot
+    this.count++
   }
 
   cancel(item: T): void {
-    const slot = this.slotOf.get(item)
+    const slot = item.wheelSlot
     if (slot === undefined) return
-    this.slotOf.delete(item)
+    item.wheelSlot = undefined
     const bucket = this.buckets.get(slot)
-    bucket?.delete(item)
-    if (bucket?.size === 0) this.buckets.delete(slot)
+    if (!bucket?.delete(item)) return
+    this.count--
+    if (bucket.size === 0) this.buckets.delete(slot)
   }
 
   /** Removes and returns every item due at or before `now`. */
   expire(now: number): T[] {
     const target = Math.floor(now / this.tickMs)
     const due: T[] = []
-    if (this.slotOf.size === 0) {
-      this.cursor = target
+    if (this.count === 0) {
+      this.cursor = Math.max(this.cursor, target)
       return due
     }
     for (let slot = this.cursor + 1; slot <= target; slot++) {
@@ -50,18 +57,23 @@ export class TimerWheel<T> {
       if (!bucket) continue
       this.buckets.delete(slot)
       for (const item of bucket) {
-        this.slotOf.delete(item)
+        item.wheelSlot = undefined
         due.push(item)
       }
+      this.count -= bucket.size
     }
     this.cursor = Math.max(this.cursor, target)
     return due
   }
 
   clear(): T[] {
-    const all = [...this.slotOf.keys()]
+    const all: T[] = []
+    for (const bucket of this.buckets.values()) for (const item of bucket) {
+      item.wheelSlot = undefined
+      all.push(item)
+    }
     this.buckets.clear()
-    this.slotOf.clear()
+    this.count = 0
     return all
   }
 }
