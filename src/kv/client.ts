@@ -129,8 +129,20 @@ export class RespClient {
     return new Promise((resolve, reject) => {
       if (this.inFlight === 0) this.lastActivity = Date.now()
       this.pending.push({resolve, reject})
+      if (!this.corked) {
+        // Commands issued in the same tick leave in one write (one syscall).
+        this.corked = true
+        this.socket.cork()
+        process.nextTick(this.uncork)
+      }
       for (const part of encodeCommand(args)) this.socket.write(part)
     })
+  }
+
+  private corked = false
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.socket.uncork()
   }
 
   /** Like call(), for a reply expected to be a string (or nil). */

@@ -59,6 +59,12 @@ export function serveConnection(socket: net.Socket, dispatch: Dispatch): void {
     }
   }
 
+  let flushScheduled = false
+  const scheduledFlush = (): void => {
+    flushScheduled = false
+    flush()
+  }
+
   const answer = (reply: Encoded | Promise<Encoded>): void => {
     if (!(reply instanceof Promise)) {
       if (head === slots.length) {
@@ -79,7 +85,11 @@ export function serveConnection(socket: net.Socket, dispatch: Dispatch): void {
       },
     ).finally(() => {
       slot.done = true
-      flush()
+      // Replies finishing in the same tick leave in one write.
+      if (!flushScheduled) {
+        flushScheduled = true
+        process.nextTick(scheduledFlush)
+      }
     })
   }
 

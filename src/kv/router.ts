@@ -31,7 +31,7 @@ export interface KvRouterOptions {
   replicas?: number
   /** The router's own LevelDB folder. */
   dataDir: string
-  /** Period of anti-entropy rounds (default 10000 ms; replicas converge within 30 s). */
+  /** Period of anti-entropy rounds (default 10000 ms; replicas converge within 30 s). 0 turns anti-entropy off (tests, diagnosis). */
   antiEntropyMs?: number
   /** A server is down after this long without a heartbeat (default 3000 ms). */
   heartbeatTimeoutMs?: number
@@ -73,6 +73,7 @@ export class KvRouter {
   private readonly sockets = new Set<net.Socket>()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly orders = new WeakMap<Session, OrderState>()
   private bound: {host: string; port: number} | null = null
 
   constructor(options: KvRouterOptions) {
@@ -89,6 +90,10 @@ export class KvRouter {
     })
     this.replicas = new Replicas(this.ring, this.members, this.store, this.clock)
     this.antiEntropy = new AntiEntropy(this.ring, this.members, this.replicas)
+  }
+
+  private get antiEntropyOn(): boolean {
+    return this.options.antiEntropyMs !== 0
   }
 
   get address(): {host: string; port: number} {
@@ -108,7 +113,7 @@ export class KvRouter {
     }
     every(1000, () => this.store.saveClock(this.clock.current))
     every(1000, () => this.replay())
-    every(this.options.antiEntropyMs ?? 10_000, () => this.antiEntropy.round())
+    if (this.antiEntropyOn) every(this.options.antiEntropyMs ?? 10_000, () => this.antiEntropy.round())
   }
 
   async stop(): Promise<void> {
@@ -160,6 +165,7 @@ export class KvRouter {
 
   private onUp(number: number): void {
     void this.replicas.replayHints(number).then(() => this.replicas.replayBuffer())
+    if (!this.antiEntropyOn) return
     const soon = setTimeout(() => void this.antiEntropy.round().catch(() => undefined), 500)
     soon.unref()
   }
@@ -213,7 +219,44 @@ export class KvRouter {
     serveConnection(socket, (args, session) => this.dispatch(args, session))
   }
 
+  /**
+   * Pipelined commands run concurrently, except that a command waits for the
+   * earlier commands of the same connection on the same keys (and a keyless
+   * one such as KEYS waits for all of them), so `SET k v; GET k` in one
+   * pipeline reads its own write.
+   */
   private dispatch(args: Buffer[], session: Session): Encoded | Promise<Encoded> {
+    let order = this.orders.get(session)
+    if (!order) this.orders.set(session, (order = {byKey: new Map(), all: new Set(), barrier: null}))
+    const keys = keysOf(args)
+    if (keys === undefined) return this.execute(args, session)
+    const ids = keys === null ? null : keys.map((key) => key.toString('latin1'))
+    const waits: Array<Promise<unknown>> = []
+    if (ids === null) waits.push(...order.all)
+    else {
+      if (order.barrier) waits.push(order.barrier)
+      for (const id of ids) {
+        const previous = order.byKey.get(id)
+        if (previous) waits.push(previous)
+      }
+    }
+    const run = (): Encoded | Promise<Encoded> => this.execute(args, session)
+    const result = waits.length === 0 ? run() : Promise.all(waits).then(run, run)
+    if (!(result instanceof Promise)) return result
+    const done: Promise<unknown> = result.catch(() => undefined)
+    const state = order
+    state.all.add(done)
+    if (ids === null) state.barrier = done
+    else for (const id of ids) state.byKey.set(id, done)
+    void done.then(() => {
+      state.all.delete(done)
+      if (state.barrier === done) state.barrier = null
+      if (ids) for (const id of ids) if (state.byKey.get(id) === done) state.byKey.delete(id)
+    })
+    return result
+  }
+
+  private execute(args: Buffer[], session: Session): Encoded | Promise<Encoded> {
     const name = args[0].length <= 16 ? args[0].toString('latin1').toUpperCase() : ''
     const n = args.length
     switch (name) {
@@ -378,6 +421,26 @@ export class KvRouter {
       if (this.locks.get(id) === tail) this.locks.delete(id)
     }
   }
+}
+
+interface OrderState {
+  byKey: Map<string, Promise<unknown>>
+  all: Set<Promise<unknown>>
+  barrier: Promise<unknown> | null
+}
+
+const KEYED_FIRST = new Set(['GET', 'SET', 'GETV', 'CAS', 'CASDEL', 'LOCATE'])
+const KEYED_ALL = new Set(['DEL', 'EXISTS'])
+const KEYLESS = new Set(['KEYS', 'DBSIZE'])
+
+/** The keys a command touches: a list, null for "every key", undefined for none (runs at once). */
+function keysOf(args: Buffer[]): Buffer[] | null | undefined {
+  if (args[0].length > 6) return undefined
+  const name = args[0].toString('latin1').toUpperCase()
+  if (KEYED_FIRST.has(name)) return args.length >= 2 ? [args[1]] : undefined
+  if (KEYED_ALL.has(name)) return args.slice(1)
+  if (KEYLESS.has(name)) return null
+  return undefined
 }
 
 function wrongArity(name: string): Encoded {

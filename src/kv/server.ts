@@ -30,6 +30,8 @@ export interface KvServerOptions {
   advertise?: {host: string; port: number}
   /** Heartbeat period (default 1000 ms). */
   heartbeatMs?: number
+  /** fsync every write batch before acknowledging it (default false: acknowledged writes survive SIGKILL; fsync once a second). */
+  syncWrites?: boolean
   /** Tombstones older than this are purged (default 24 h). */
   tombstoneGraceMs?: number
   log?: (line: string) => void
@@ -49,7 +51,7 @@ export class KvServer {
   constructor(options: KvServerOptions) {
     this.options = options
     this.number = options.number
-    this.store = new ServerStore(options.dataDir)
+    this.store = new ServerStore(options.dataDir, {syncWrites: options.syncWrites})
   }
 
   /** Where clients reach this server. */

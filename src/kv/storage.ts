@@ -7,10 +7,17 @@
  * Headers are grouped by bucket so anti-entropy can list one bucket with a
  * range scan; values sit apart so a direct GET is one lookup.
  *
- * Writes queue up and are committed together in one synchronous (fsync'd)
- * batch; the next batch starts when the previous one is on disk. A write is
- * answered only after its batch is durable, so SIGKILL loses nothing that was
- * acknowledged, and concurrent writers share one fsync.
+ * Writes queue up and are committed together in one batch; the next batch
+ * starts when the previous one is written. A write is answered only after its
+ * batch has been handed to the kernel: LevelDB appends the batch to its log
+ * with write(2) before the call returns, so a SIGKILL of this process loses
+ * nothing acknowledged. With `syncWrites` every batch is also fsync'd (safe
+ * against an OS crash or power loss, at the cost of one fsync per batch);
+ * without it the log is fsync'd once a second, like Redis's
+ * `appendfsync everysec`.
+ *
+ * Recently used records are kept in a small write-through cache, because a
+ * LevelDB read is a round trip through libuv's thread pool.
  */
 import {ClassicLevel} from 'classic-level'
 
@@ -54,16 +61,33 @@ function fingerprint(key: Buffer, entry: Versioned): [number, number] {
   return [murmur3(key, lo ^ flag), murmur3(key, (hi * 31) ^ lo ^ 0x9747b28c ^ flag)]
 }
 
+export interface ServerStoreOptions {
+  /** fsync every batch before acknowledging it (default false: fsync once a second). */
+  syncWrites?: boolean
+  /** Bytes of values kept in the read cache (default 32 MiB). */
+  cacheBytes?: number
+}
+
+const CACHEABLE_VALUE_BYTES = 64 * 1024
+
 export class ServerStore {
   readonly db: Db
+  private readonly sync: boolean
+  private readonly cache = new Map<string, StoredRecord>()
+  private cacheBytes = 0
+  private readonly cacheLimit: number
+  private fsyncTimer: NodeJS.Timeout | null = null
+  private dirty = false
   private readonly digest = new Uint32Array(BUCKETS * 2)
   private queue: QueuedWrite[] = []
   private chain: Promise<void> = Promise.resolve()
   private flushScheduled = false
   private live = 0
 
-  constructor(dir: string) {
+  constructor(dir: string, options: ServerStoreOptions = {}) {
     this.db = new ClassicLevel<Buffer, Buffer>(dir, {keyEncoding: 'buffer', valueEncoding: 'buffer'})
+    this.sync = options.syncWrites ?? false
+    this.cacheLimit = options.cacheBytes ?? 32 * 1024 * 1024
   }
 
   /** Opens the database and computes the digests and key count from it. */
@@ -75,10 +99,20 @@ export class ServerStore {
       this.xorDigest(hkey.readUInt16BE(1), key, entry)
       if (!entry.tomb) this.live++
     }
+    if (!this.sync) {
+      this.fsyncTimer = setInterval(() => {
+        if (!this.dirty) return
+        this.dirty = false
+        this.chain = this.chain.then(() => this.db.put(Buffer.from('s'), Buffer.alloc(0), {sync: true}).catch(() => undefined))
+      }, 1000)
+      this.fsyncTimer.unref()
+    }
   }
 
   async close(): Promise<void> {
+    if (this.fsyncTimer) clearInterval(this.fsyncTimer)
     await this.chain
+    if (this.dirty) await this.db.put(Buffer.from('s'), Buffer.alloc(0), {sync: true})
     await this.db.close()
   }
 
@@ -93,19 +127,44 @@ export class ServerStore {
   }
 
   async getValue(key: Buffer): Promise<Buffer | undefined> {
+    const cached = this.cache.get(key.toString('latin1'))
+    if (cached) return cached.value ?? undefined
     return this.db.get(valueKey(key))
   }
 
   async getHeader(key: Buffer): Promise<Versioned | null> {
+    const cached = this.cache.get(key.toString('latin1'))
+    if (cached) return cached
     const header = await this.db.get(headerKey(key))
     return header ? decodeHeader(header) : null
   }
 
   async getRecord(key: Buffer): Promise<StoredRecord | null> {
+    const id = key.toString('latin1')
+    const cached = this.cache.get(id)
+    if (cached) return cached
     const [header, value] = await this.db.getMany([headerKey(key), valueKey(key)])
     if (!header) return null
     const entry = decodeHeader(header)
-    return {...entry, value: entry.tomb ? null : (value ?? Buffer.alloc(0))}
+    const record = {...entry, value: entry.tomb ? null : (value ?? Buffer.alloc(0))}
+    this.remember(id, record)
+    return record
+  }
+
+  private remember(id: string, record: StoredRecord | null): void {
+    const old = this.cache.get(id)
+    if (old) {
+      this.cache.delete(id)
+      this.cacheBytes -= id.length + (old.value?.length ?? 0)
+    }
+    if (!record || (record.value?.length ?? 0) > CACHEABLE_VALUE_BYTES) return
+    this.cache.set(id, record)
+    this.cacheBytes += id.length + (record.value?.length ?? 0)
+    while (this.cacheBytes > this.cacheLimit || this.cache.size > 100_000) {
+      const [oldest, held] = this.cache.entries().next().value as [string, StoredRecord]
+      this.cache.delete(oldest)
+      this.cacheBytes -= oldest.length + (held.value?.length ?? 0)
+    }
   }
 
   /** Stores a version if it is newer than what is held; resolves true if applied. Durable when it resolves. */
@@ -150,6 +209,7 @@ export class ServerStore {
         const entry = decodeHeader(header)
         if (entry.tomb && versionTime(entry.version) < before) {
           ops.push({type: 'del', key: hkey})
+          this.remember(hkey.subarray(3).toString('latin1'), null)
           this.xorDigest(hkey.readUInt16BE(1), hkey.subarray(3), entry)
         }
       }
@@ -174,9 +234,15 @@ export class ServerStore {
         const id = write.key.toString('latin1')
         if (!keys.has(id)) keys.set(id, {key: write.key, bucket: bucketOf(write.key), current: null})
       }
-      const entries = [...keys.values()]
-      const headers = await this.db.getMany(entries.map((entry) => headerKey(entry.key, entry.bucket)))
-      entries.forEach((entry, i) => (entry.current = headers[i] && headers[i].length === HEADER_BYTES ? decodeHeader(headers[i]) : null))
+      const unknown = [...keys.values()].filter((entry) => {
+        const cached = this.cache.get(entry.key.toString('latin1'))
+        if (cached) entry.current = {version: cached.version, tomb: cached.tomb}
+        return !cached
+      })
+      if (unknown.length > 0) {
+        const headers = await this.db.getMany(unknown.map((entry) => headerKey(entry.key, entry.bucket)))
+        unknown.forEach((entry, i) => (entry.current = headers[i] && headers[i].length === HEADER_BYTES ? decodeHeader(headers[i]) : null))
+      }
       const ops: Array<{type: 'put'; key: Buffer; value: Buffer} | {type: 'del'; key: Buffer}> = []
       const applied: boolean[] = []
       for (const write of writes) {
@@ -197,8 +263,12 @@ export class ServerStore {
         else ops.push({type: 'put', key: valueKey(entry.key), value: write.value ?? Buffer.alloc(0)})
         applied.push(true)
       }
-      if (ops.length > 0) await this.db.batch(ops, {sync: true})
-      writes.forEach((write, i) => write.resolve(applied[i]))
+      if (ops.length > 0) await this.db.batch(ops, {sync: this.sync})
+      this.dirty = true
+      writes.forEach((write, i) => {
+        if (applied[i]) this.remember(write.key.toString('latin1'), {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
+        write.resolve(applied[i])
+      })
     } catch (error) {
       for (const write of writes) write.reject(error as Error)
     }
