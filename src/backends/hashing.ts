@@ -7,31 +7,39 @@ import {IntegrityError} from './errors.js'
 export type Digests = Partial<Record<HashName, string>>
 
 /**
- * A pass-through stream that hashes what flows through it (md5 and sha256)
- * and counts bytes, so content is hashed once, on its way.
+ * A pass-through stream that hashes what flows through it (md5 and sha256
+ * unless told which) and counts bytes, so content is hashed once, on its way.
  */
 export class HashingStream extends Transform {
   bytes = 0
-  private readonly hashes: Record<HashName, Hash> = {md5: createHash('md5'), sha256: createHash('sha256')}
-  private result?: Record<HashName, string>
+  private readonly hashes: Array<[HashName, Hash]>
+  private result?: Digests
 
-  constructor(private readonly onBytes?: (total: number, delta: number) => void) {
+  constructor(
+    private readonly onBytes?: (total: number, delta: number) => void,
+    algorithms: readonly HashName[] = ['md5', 'sha256'],
+  ) {
     super()
+    this.hashes = algorithms.map((name) => [name, createHash(name)])
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hashes.md5.update(chunk)
-    this.hashes.sha256.update(chunk)
+    for (const [, hash] of this.hashes) hash.update(chunk)
     this.bytes += chunk.length
     this.onBytes?.(this.bytes, chunk.length)
     callback(null, chunk)
   }
 
   /** The digests, once the stream has ended. */
-  digests(): Record<HashName, string> {
-    this.result ??= {md5: this.hashes.md5.digest('hex'), sha256: this.hashes.sha256.digest('hex')}
+  digests(): Digests {
+    this.result ??= Object.fromEntries(this.hashes.map(([name, hash]) => [name, hash.digest('hex')]))
     return this.result
   }
+}
+
+/** The hash names with a value in `expected`. */
+export function namesIn(expected: Digests | undefined): HashName[] {
+  return (['md5', 'sha256'] as const).filter((name) => Boolean(expected?.[name]))
 }
 
 /** Throws IntegrityError if any hash known on both sides differs. */

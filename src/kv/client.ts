@@ -130,10 +130,12 @@ export class RespClient {
       if (this.inFlight === 0) this.lastActivity = Date.now()
       this.pending.push({resolve, reject})
       if (!this.corked) {
-        // Commands issued in the same tick leave in one write (one syscall).
+        // Commands issued in the same turn of the event loop (e.g. on behalf
+        // of every client whose request arrived in one poll) leave in one
+        // write: one syscall instead of one per command.
         this.corked = true
         this.socket.cork()
-        process.nextTick(this.uncork)
+        setImmediate(this.uncork)
       }
       for (const part of encodeCommand(args)) this.socket.write(part)
     })

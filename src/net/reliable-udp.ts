@@ -75,6 +75,8 @@ export interface ReliableSocketOptions {
   loss?: LossOptions
   /** Kernel socket buffer sizes, in bytes (best effort). Default 4 MiB each. */
   bufferBytes?: number
+  /** The first packet id, for tests of wrap-around; default a random 32-bit value. */
+  firstId?: number
 }
 
 export interface SendOptions {
@@ -237,7 +239,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     if (!(window >= 1 && maxIdSpan >= window && dedupPerSender >= 1)) {
       throw new UsageError('window must be at least 1 and maxIdSpan at least window')
     }
-    this.nextId = randomBytes(4).readUInt32BE(0)
+    this.nextId = options.firstId === undefined ? randomBytes(4).readUInt32BE(0) : options.firstId >>> 0
     this.deadlines = new TimerWheel(this.options.tickMs, performance.now())
     this.duplicates = new DuplicateFilter(dedupPerSender, this.options.dedupSenders, this.options.dedupTotal)
     const loss = this.options.loss

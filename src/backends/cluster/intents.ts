@@ -21,23 +21,39 @@ export interface IntentRecord {
 export class UploadIntent {
   readonly key = `u:${randomBytes(12).toString('hex')}`
   private readonly record: IntentRecord = {refreshed: Date.now(), pieces: []}
-  private chain: Promise<void> = Promise.resolve()
+  /** The write in flight, and the one queued behind it that will carry everything added meanwhile. */
+  private writing: Promise<void> | null = null
+  private queued: Promise<void> | null = null
 
   constructor(private readonly store: ClusterStore) {}
 
-  /** Records more pieces (or the manifest); resolves once stored. Writes are serialised and coalesced. */
+  /**
+   * Records more pieces (or the manifest) and resolves once a write that
+   * includes them is stored. Adds made while a write is in flight share the
+   * next one, so the cost is one write per round trip, not per piece.
+   */
   add(pieces: string[], manifest?: string): Promise<void> {
     this.record.pieces.push(...pieces)
     if (manifest) this.record.manifest = manifest
-    this.chain = this.chain.then(() => {
-      this.record.refreshed = Date.now()
-      return this.store.set(META_DB, this.key, Buffer.from(JSON.stringify(this.record)))
+    if (!this.writing) return this.startWrite()
+    this.queued ??= this.writing.catch(() => {}).then(() => {
+      this.queued = null
+      return this.startWrite()
     })
-    return this.chain
+    return this.queued
+  }
+
+  private startWrite(): Promise<void> {
+    this.record.refreshed = Date.now()
+    const write = this.store.set(META_DB, this.key, Buffer.from(JSON.stringify(this.record))).finally(() => {
+      if (this.writing === write) this.writing = null
+    })
+    this.writing = write
+    return write
   }
 
   async finish(): Promise<void> {
-    await this.chain.catch(() => {})
+    await Promise.allSettled([this.writing, this.queued])
     await this.store.del(META_DB, [this.key])
   }
 }

@@ -7,7 +7,7 @@ import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './mani
 import type {ClusterStore} from './store.js'
 
 /** Pieces in flight in each direction. */
-export const PIECES_IN_FLIGHT = 6
+export const PIECES_IN_FLIGHT = 8
 
 /** Splits a stream into fixed-size pieces without holding more than one piece at a time. */
 async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number): AsyncGenerator<Buffer> {
@@ -50,7 +50,6 @@ export async function uploadPieces(
 ): Promise<Manifest & {stored: number; reused: number}> {
   const pieceSize = options.pieceSize ?? PIECE_SIZE
   const whole = createHash('sha256')
-  const md5 = createHash('md5')
   const pieces: string[] = []
   let size = 0
   let stored = 0
@@ -79,7 +78,6 @@ export async function uploadPieces(
     if (failure) break
     const hash = createHash('sha256').update(piece).digest('hex')
     whole.update(piece)
-    md5.update(piece)
     pieces.push(hash)
     size += piece.length
     const task: Promise<void> = sendPiece(hash, piece)
@@ -96,7 +94,7 @@ export async function uploadPieces(
 
   await Promise.all(inFlight)
   if (failure) throw failure
-  return {size, pieceSize, pieces, sha256: whole.digest('hex'), md5: md5.digest('hex'), stored, reused}
+  return {size, pieceSize, pieces, sha256: whole.digest('hex'), stored, reused}
 }
 
 /** Per-server latency, so each piece is asked first of the replica that has answered fastest. */

@@ -257,7 +257,8 @@ function checkedBody(source: Readable, headers: RawAxiosResponseHeaders | Record
 function detailOf(body: unknown): string | undefined {
   let text: string | undefined
   if (isApiErrorBody(body)) text = body.description || body.message
-  else if (typeof body === 'string') text = body
+  // An HTML error page (a proxy's, say) says nothing the status does not.
+  else if (typeof body === 'string' && !body.trimStart().startsWith('<')) text = body
   const line = text
     ?.split('\n')
     .map((part) => part.trim())
