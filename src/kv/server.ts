@@ -5,7 +5,7 @@
  * router over reliable UDP.
  */
 import {randomBytes} from 'node:crypto'
-import {mkdir} from 'node:fs/promises'
+import {mkdir, stat, statfs} from 'node:fs/promises'
 import net from 'node:net'
 
 import {RespClient} from './client.js'
@@ -146,12 +146,27 @@ export class KvServer {
       case 'XSCAN':
         return arity(args, 3) ?? this.xscan(args[1], args[2].toString('latin1'))
       case 'INFO':
-        return bulk(`# Server\r\nrole:kv-server\r\nnumber:${this.number}\r\nkeys:${this.store.liveKeys}\r\n`)
+        return this.info()
       case 'COMMAND':
         return array([])
       default:
         return error(`ERR unknown command '${args[0].toString('latin1').slice(0, 64)}'`)
     }
+  }
+
+  /**
+   * `# Server` and `# Disk`: the filesystem under the data dir (its device
+   * number lets a client count servers that share one disk once).
+   */
+  private async info(): Promise<Encoded> {
+    const lines = ['# Server', 'role:kv-server', `number:${this.number}`, `keys:${this.store.liveKeys}`, '', '# Disk']
+    try {
+      const [fsStats, dirStats] = await Promise.all([statfs(this.options.dataDir), stat(this.options.dataDir)])
+      lines.push(`disk_total:${fsStats.blocks * fsStats.bsize}`, `disk_free:${fsStats.bavail * fsStats.bsize}`, `disk_device:${dirStats.dev}`)
+    } catch (failure) {
+      lines.push(`disk_error:${(failure as Error).message.replace(/[\r\n]/g, ' ')}`)
+    }
+    return bulk(lines.join('\r\n') + '\r\n')
   }
 
   private async xset(args: Buffer[]): Promise<Encoded> {

@@ -1,17 +1,9 @@
-import fs from 'node:fs/promises'
-
 import type {BackendFactory} from '../adapter.js'
 import {ClusterBackend} from './adapter.js'
 import {startEmbedded} from './embedded.js'
 import {RespClusterStore} from './kv-store.js'
 
 export {ClusterBackend} from './adapter.js'
-
-/** Capacity of the disk under `dir`. */
-async function diskOf(dir: string): Promise<{total: number; free: number}> {
-  const stats = await fs.statfs(dir)
-  return {total: stats.blocks * stats.bsize, free: stats.bavail * stats.bsize}
-}
 
 /**
  * The cluster backend: against the router at DISK_CLUSTER, or, when that is
@@ -21,6 +13,6 @@ export const createClusterBackend: BackendFactory = async (settings) => {
   if (settings.cluster) return new ClusterBackend(new RespClusterStore(settings.cluster))
   const embedded = await startEmbedded(settings.dataDir)
   settings.log(`embedded cluster on ${embedded.router}, data in ${settings.dataDir}`)
-  const store = new RespClusterStore(embedded.router, () => diskOf(settings.dataDir))
+  const store = new RespClusterStore(embedded.router)
   return new ClusterBackend(store, {onClose: () => embedded.stop()})
 }

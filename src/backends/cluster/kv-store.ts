@@ -40,7 +40,7 @@ export class RespClusterStore implements ClusterStore {
 
   constructor(
     readonly router: string,
-    private readonly capacityProbe: () => Promise<{total: number | null; free: number | null}> = async () => ({total: null, free: null}),
+    private readonly capacityProbe?: () => Promise<{total: number | null; free: number | null}>,
   ) {}
 
   private async connectTo(address: string, db?: number): Promise<RespClient> {
@@ -147,7 +147,46 @@ export class RespClusterStore implements ClusterStore {
   }
 
   capacity(): Promise<{total: number | null; free: number | null}> {
-    return this.capacityProbe()
+    return this.capacityProbe ? this.capacityProbe() : this.serversDisk()
+  }
+
+  /**
+   * The disks of the servers that are up, from each one's INFO `# Disk`
+   * section; servers on one filesystem (same host and device) count once.
+   * Nulls when no server reports.
+   */
+  private async serversDisk(): Promise<{total: number | null; free: number | null}> {
+    const info = String(asBuffer(await this.call(0, 'reading the cluster view', 'INFO', 'cluster')))
+    const addresses = [...info.matchAll(/^server\d+:addr=([^,]+),state=up\b/gm)].map((match) => match[1])
+    const disks = new Map<string, {total: number; free: number}>()
+    await Promise.all(
+      addresses.map(async (address) => {
+        let client: RespClient | undefined
+        try {
+          client = await this.connectTo(address)
+          const text = String(asBuffer(await client.call('INFO')))
+          const field = (name: string) => new RegExp(`^${name}:(\\d+)\\s*$`, 'm').exec(text)?.[1]
+          const total = Number(field('disk_total'))
+          const free = Number(field('disk_free'))
+          if (Number.isFinite(total) && Number.isFinite(free)) {
+            disks.set(`${parseAddress(address).host}#${field('disk_device') ?? address}`, {total, free})
+          }
+        } catch {
+          // A server that cannot say is left out of the sum.
+        } finally {
+          client?.close()
+        }
+      }),
+    )
+    if (disks.size === 0) return {total: null, free: null}
+    let total = 0
+    let free = 0
+    for (const disk of disks.values()) {
+      total += disk.total
+      free += disk.free
+    }
+
+    return {total, free}
   }
 
   async close(): Promise<void> {

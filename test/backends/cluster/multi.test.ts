@@ -73,6 +73,16 @@ describe('files on a 3-server RF=2 cluster, through the CLI', function () {
     expect(after.dedup_saved - before.dedup_saved).to.equal(9 * 1024 * 1024)
   })
 
+  it("shows the servers' free disk as capacity, counting servers on one filesystem once", async () => {
+    const disk = await fs.statfs(cluster.dataDir)
+    const shown = await about()
+    expect(shown.total).to.equal(disk.blocks * disk.bsize)
+    expect(shown.free).to.be.a('number').within(0, shown.total)
+    expect(Math.abs(shown.free - disk.bavail * disk.bsize)).to.be.below(256 * 1024 * 1024)
+    const text = await cli('about')
+    expect(text.stdout).to.match(/free/i)
+  })
+
   it('copies a file server-side without moving piece data', async () => {
     const before = await about()
     const copied = await cli('cp', '/dup/one.bin', '/dup/three.bin', '--json')
