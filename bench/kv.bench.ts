@@ -1,0 +1,116 @@
+// KV bench: redis-benchmark -t set,get -n 200000 -c 50 -d 100 against our
+// router (3 servers, RF=2, started here through the built CLI) and against a
+// redis-server started here, in the same run; prints both and the ratios.
+// Never fails on a number. Loopback only.
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import net from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {createInterface} from 'node:readline'
+import {fileURLToPath} from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const REQUESTS = Number(process.env.KV_BENCH_REQUESTS ?? 200_000)
+const ARGS = ['-t', 'set,get', '-n', String(REQUESTS), '-c', '50', '-d', '100', '--csv']
+
+function have(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
+}
+
+function ensureRedis(): boolean {
+  if (have('redis-server') && have('redis-benchmark')) return true
+  console.log('installing redis-server and redis-tools with apt-get …')
+  spawnSync('apt-get', ['update'], {stdio: 'ignore'})
+  const result = spawnSync('apt-get', ['install', '-y', 'redis-server', 'redis-tools'], {stdio: 'ignore', env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}})
+  if (result.status !== 0 || !have('redis-benchmark')) {
+    console.log('could not install redis-server/redis-tools; skipping the KV comparison')
+    return false
+  }
+  return true
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** requests/s of SET and GET from redis-benchmark --csv. */
+function runBenchmark(port: number): {SET: number; GET: number} {
+  const result = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), ...ARGS], {encoding: 'utf8', timeout: 600_000})
+  const out = {SET: NaN, GET: NaN}
+  for (const line of result.stdout.split('\n')) {
+    const match = /^"(SET|GET)","([\d.]+)"/.exec(line)
+    if (match) out[match[1] as 'SET' | 'GET'] = Number(match[2])
+  }
+  return out
+}
+
+async function waitReady(port: number, servers: number): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const info = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'INFO', 'cluster'], {encoding: 'utf8'})
+    if (info.stdout?.includes(`servers_up:${servers}`)) return
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  throw new Error('cluster did not come up')
+}
+
+function startCluster(dataDir: string): Promise<{child: ChildProcess; port: number}> {
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), 'cluster', 'start', '--servers', '3', '--replicas', '2', '--port', '0', '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+  return new Promise((resolve, reject) => {
+    createInterface({input: child.stdout!}).on('line', (line) => {
+      const match = /^router \S+:(\d+)$/.exec(line)
+      if (match) resolve({child, port: Number(match[1])})
+    })
+    child.once('exit', (code) => reject(new Error(`cluster start exited ${code}`)))
+  })
+}
+
+function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+  })
+}
+
+const fmt = (n: number): string => (Number.isFinite(n) ? n.toFixed(0).padStart(8) : '     n/a')
+
+async function main(): Promise<void> {
+  if (!ensureRedis()) return
+  if (!existsSync(path.join(root, 'dist', 'commands'))) spawnSync('npm', ['run', 'build'], {cwd: root, stdio: 'inherit'})
+  const dir = mkdtempSync(path.join(tmpdir(), 'kv-bench-'))
+  let redis: ChildProcess | undefined
+  let cluster: ChildProcess | undefined
+  try {
+    const redisPort = await freePort()
+    redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {stdio: 'ignore'})
+    const started = await startCluster(path.join(dir, 'cluster'))
+    cluster = started.child
+    await waitReady(started.port, 3)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    console.log(`redis-benchmark ${ARGS.filter((arg) => arg !== '--csv').join(' ')}`)
+    const anchor = runBenchmark(redisPort)
+    const ours = runBenchmark(started.port)
+    console.log('            redis-server   router(3 servers, RF=2)   ratio')
+    for (const op of ['SET', 'GET'] as const) {
+      const ratio = ours[op] / anchor[op]
+      console.log(`${op}  req/s    ${fmt(anchor[op])}       ${fmt(ours[op])}                ${Number.isFinite(ratio) ? (ratio * 100).toFixed(1) + '%' : 'n/a'}  (target >= 25%)`)
+    }
+  } finally {
+    await stop(cluster)
+    await stop(redis)
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+main().catch((error: Error) => console.log(`kv bench did not finish: ${error.message}`))
