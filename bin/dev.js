@@ -4,3 +4,4 @@
 process.env.NODE_ENV = 'development'
 const {run} = await import('../src/cli/main.ts')
 await run(process.argv.slice(2), import.meta.url)
+process.exit()
