@@ -7,7 +7,7 @@ import {KvServer} from '../../kv/server.js'
 
 export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
   static summary = 'Run one numbered key-value storage server (LevelDB behind RESP).'
-  static description = `Stores its share of the keys in LevelDB under --data-dir (every acknowledged write is synced to disk), announces its number and address to the router, and sends it a heartbeat every second over reliable UDP to the router's port. Prints its listening address; logs to stderr; stops cleanly on SIGINT/SIGTERM.`
+  static description = `Stores its share of the keys in LevelDB under --data-dir (an acknowledged write is in LevelDB's log, so it survives a SIGKILL of the server; the log is fsync'd once a second, or every batch with --sync-writes), announces its number and address to the router, and sends it a heartbeat every second over reliable UDP to the router's port. Prints its listening address; logs to stderr; stops cleanly on SIGINT/SIGTERM.`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000 --number 0 --port 7001 --data-dir ./cluster/server0',
