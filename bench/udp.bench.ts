@@ -56,10 +56,12 @@ function rate(value: number, digits = 0): string {
 }
 
 /** Starts this file in another role; resolves with the child and the first line it prints (its port). */
-function child(args: string[]): Promise<{proc: ChildProcess; port: number; done: Promise<string>}> {
+function child(args: string[]): Promise<{proc: ChildProcess; port: number; done: Promise<string>; report: Promise<string>}> {
   const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args], {stdio: ['ignore', 'pipe', 'inherit']})
   const killer = setTimeout(() => proc.kill('SIGKILL'), LIMIT_MS)
   let out = ''
+  let reported: (line: string) => void = () => {}
+  const report = new Promise<string>((resolve) => (reported = resolve))
   const done = new Promise<string>((resolve) =>
     proc.on('close', () => {
       clearTimeout(killer)
@@ -70,7 +72,9 @@ function child(args: string[]): Promise<{proc: ChildProcess; port: number; done:
     proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       const first = out === ''
       out += chunk
-      if (first) resolve({proc, port: Number.parseInt(out, 10), done})
+      if (first) resolve({proc, port: Number.parseInt(out, 10), done, report})
+      const lines = out.split('\n')
+      if (lines.length > 2) reported(lines[1])
     })
     proc.on('error', reject)
     proc.on('close', (code) => reject(new Error(`receiver exited ${code}`)))
@@ -94,8 +98,8 @@ async function runUdp(count: number, loss: number): Promise<{seconds: number; re
     }
     await Promise.all(Array.from({length: OUTSTANDING}, worker))
     const seconds = (performance.now() - start) / 1000
-    const report = await receiver.done
-    if (!report.includes(`ok ${count}`)) throw new Error(`receiver said: ${report.trim().split('\n').pop()}`)
+    const report = await Promise.race([receiver.report, receiver.done])
+    if (!report.includes(`ok ${count}`)) throw new Error(`receiver said: ${report.trim().split('\n').pop() || 'nothing'}`)
     return {seconds, retransmits: socket.stats.retransmits}
   } finally {
     receiver.proc.kill()
@@ -110,14 +114,16 @@ async function udpReceiver(count: number, loss: number): Promise<void> {
   const seen = new Uint8Array(count)
   let distinct = 0
   let twice = 0
+  // Once every message is in, report, but keep the socket open (and keep
+  // reading): acknowledgements of the last messages may have been lost, and
+  // the sender's retransmissions must still be acknowledged. The sender kills
+  // this process when its last send has resolved.
   for await (const {data} of socket) {
     const index = data.readUInt32BE(0)
     if (seen[index]) twice++
     seen[index] = 1
-    if (++distinct === count) break
+    if (++distinct === count) process.stdout.write(twice === 0 ? `ok ${count}\n` : `delivered ${twice} twice\n`)
   }
-  await socket.close()
-  process.stdout.write(twice === 0 ? `ok ${count}\n` : `delivered ${twice} twice\n`)
 }
 
 async function runTcp(count: number): Promise<number> {
