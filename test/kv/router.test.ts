@@ -117,6 +117,18 @@ describe('kv router (3 servers, RF=2, real processes)', function () {
     expect(cluster.router!.exitCode).to.equal(null)
   })
 
+  it('keeps every server serving through garbage on its port, and reports its disk in INFO', async () => {
+    const port = Number((await cluster.info()).members[0].addr.split(':')[1])
+    for (let i = 0; i < 3; i++) await raw(port, randomBytes(64 * 1024), 300)
+    expect(await raw(port, '*2\r\n$4\r\nXSET\r\n$99999999999\r\n', 500)).to.match(/^-ERR Protocol error/)
+    expect(await raw(port, '*3\r\n$4\r\nXSET\r\n$1\r\nk\r\n$1\r\nv\r\n', 500)).to.match(/^-ERR/)
+    expect(await raw(port, 'PING\r\n', 500)).to.equal('+PONG\r\n')
+    expect(cluster.servers[0]!.exitCode).to.equal(null)
+    const info = await raw(port, 'INFO\r\n', 500)
+    expect(info).to.match(/\r\n# Disk\r\ndisk_total:\d+\r\ndisk_free:\d+\r\ndisk_device:\d+\r\n/)
+    expect((await cluster.info()).servers_up).to.equal(3)
+  })
+
   it('offers GETV, CAS, CASDEL and LOCATE, and servers answer direct reads of <db>:<key>', async () => {
     const client = cluster.redis(4)
     const v1 = Number(await client.call('CAS', 'meta', '0', 'first'))
