@@ -37,6 +37,22 @@ export class HashingStream extends Transform {
   }
 }
 
+const selfVerifying = new WeakSet<object>()
+
+/**
+ * Marks a read stream that checks its own content against the file's hash
+ * and fails rather than end cleanly on a mismatch (the cluster's pieces), so
+ * a writer need not hash the same bytes again.
+ */
+export function markSelfVerifying<T extends object>(stream: T): T {
+  selfVerifying.add(stream)
+  return stream
+}
+
+export function isSelfVerifying(stream: object): boolean {
+  return selfVerifying.has(stream)
+}
+
 /** The hash names with a value in `expected`. */
 export function namesIn(expected: Digests | undefined): HashName[] {
   return (['md5', 'sha256'] as const).filter((name) => Boolean(expected?.[name]))

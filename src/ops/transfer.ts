@@ -3,6 +3,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Entry} from '../backends/adapter.js'
 import {DiskError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
+import {isSelfVerifying, markSelfVerifying} from '../backends/hashing.js'
 import {isWithin, joinPath, parentOf} from '../backends/remote-path.js'
 import {backoffDelay} from '../backends/retry.js'
 import {runPool} from './pool.js'
@@ -159,6 +160,7 @@ async function copyFile(src: Target, source: Entry, dst: Target, final: string, 
         },
       })
       const body = pipeline(input, counter, () => {})
+      if (isSelfVerifying(input)) markSelfVerifying(body)
       return await dst.adapter.write(final, body, {
         size: source.size ?? undefined,
         overwrite: options.overwrite,

@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
 
 import {IntegrityError, TemporaryError} from '../errors.js'
+import {markSelfVerifying} from '../hashing.js'
 import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
 import type {ClusterStore} from './store.js'
@@ -197,5 +198,5 @@ export function downloadPieces(store: ClusterStore, manifest: Manifest, what: st
     if (digest !== manifest.sha256) throw new IntegrityError(`${what}: sha256 mismatch (expected ${manifest.sha256}, got ${digest})`)
   }
 
-  return Readable.from(generate(), {objectMode: false})
+  return markSelfVerifying(Readable.from(generate(), {objectMode: false}))
 }
