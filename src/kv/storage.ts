@@ -253,7 +253,9 @@ export class ServerStore {
         const headers = await this.db.getMany(unknown.map((entry) => headerKey(entry.key, entry.bucket)))
         unknown.forEach((entry, i) => (entry.current = headers[i] && headers[i].length === HEADER_BYTES ? decodeHeader(headers[i]) : null))
       }
-      const ops: Array<{type: 'put'; key: Buffer; value: Buffer} | {type: 'del'; key: Buffer}> = []
+      // A chained batch: cheaper per operation than the array form, whose
+      // per-op normalisation was the largest cost of a small write here.
+      const batch = this.db.batch()
       const applied: boolean[] = []
       for (const write of writes) {
         const entry = keys.get(write.key.toString('latin1'))!
@@ -268,12 +270,13 @@ export class ServerStore {
         this.xorDigest(entry.bucket, entry.key, write)
         if (!write.tomb) this.live++
         entry.current = {version: write.version, tomb: write.tomb}
-        ops.push({type: 'put', key: headerKey(entry.key, entry.bucket), value: encodeHeader(write.version, write.tomb)})
-        if (write.tomb) ops.push({type: 'del', key: valueKey(entry.key)})
-        else ops.push({type: 'put', key: valueKey(entry.key), value: write.value ?? Buffer.alloc(0)})
+        batch.put(headerKey(entry.key, entry.bucket), encodeHeader(write.version, write.tomb))
+        if (write.tomb) batch.del(valueKey(entry.key))
+        else batch.put(valueKey(entry.key), write.value ?? Buffer.alloc(0))
         applied.push(true)
       }
-      if (ops.length > 0) await this.db.batch(ops, {sync: this.sync})
+      if (batch.length > 0) await batch.write({sync: this.sync})
+      else await batch.close()
       this.dirty = true
       writes.forEach((write, i) => {
         if (applied[i]) this.remember(write.key.toString('latin1'), {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
