@@ -48,7 +48,8 @@ export class BarProgress implements Progress {
         etaBuffer: 50,
         format: (options, params) => {
           const width = options.barsize ?? 30
-          const filled = Math.round(params.progress * width)
+          // Before the first file is sized the total is 0: show an empty bar, not a full one.
+          const filled = params.total > 0 ? Math.round(Math.min(1, params.value / params.total) * width) : 0
           const elapsed = (Date.now() - this.started) / 1000
           const rate = elapsed > 0 ? params.value / elapsed : 0
           const eta = rate > 0 ? (params.total - params.value) / rate : Number.NaN
