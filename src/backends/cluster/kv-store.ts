@@ -1,4 +1,5 @@
 import {RespClient, RespConnectionError, RespReplyError, type RespValue} from '../../kv/client.js'
+import {parseClusterInfo} from '../../kv/status.js'
 import {TemporaryError} from '../errors.js'
 import type {ClusterStore, Versioned} from './store.js'
 
@@ -156,8 +157,8 @@ export class RespClusterStore implements ClusterStore {
    * Nulls when no server reports.
    */
   private async serversDisk(): Promise<{total: number | null; free: number | null}> {
-    const info = String(asBuffer(await this.call(0, 'reading the cluster view', 'INFO', 'cluster')))
-    const addresses = [...info.matchAll(/^server\d+:addr=([^,]+),state=up\b/gm)].map((match) => match[1])
+    const view = parseClusterInfo(String(asBuffer(await this.call(0, 'reading the cluster view', 'INFO', 'cluster'))))
+    const addresses = view.members.filter((member) => member.state === 'up' && member.addr).map((member) => member.addr)
     const disks = new Map<string, {total: number; free: number}>()
     await Promise.all(
       addresses.map(async (address) => {
