@@ -1,3 +1,5 @@
+import {fileURLToPath} from 'node:url'
+
 import {flush, run as oclifRun} from '@oclif/core'
 
 import {reportError} from './report-error.js'
@@ -7,9 +9,11 @@ import {reportError} from './report-error.js'
  * and adds a `Code:` line; errors that escape a command (an unknown command,
  * say) come through here instead and get the one-line treatment.
  */
-export async function run(argv: string[], entryUrl: string): Promise<void> {
+export async function run(argv: string[], entryUrl: string, options: {development?: boolean} = {}): Promise<void> {
   try {
-    await oclifRun(argv, entryUrl)
+    // In development the command files are the truth, not a manifest that
+    // the last build wrote.
+    await oclifRun(argv, options.development ? {root: fileURLToPath(new URL('..', entryUrl)), ignoreManifest: true} : entryUrl)
     await flush()
   } catch (error) {
     reportError(error, {
