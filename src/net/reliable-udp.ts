@@ -111,8 +111,10 @@ export interface BoundAddress {
 export interface ReliableSocketStats {
   /** Data packets transmitted for the first time. */
   sent: number
-  /** Data packets transmitted again after a timeout. */
+  /** Data packets transmitted again: after a timeout, or early (see fastRetransmits). */
   retransmits: number
+  /** Retransmissions made before the timeout, because later messages were acknowledged first. */
+  fastRetransmits: number
   /** Messages acknowledged by their receivers. */
   acked: number
   /** Distinct messages received and delivered. */
@@ -143,6 +145,8 @@ interface Pending {
   due: number
   rto: number
   transmissions: number
+  /** Acknowledgements of messages sent after this one's last transmission. */
+  laterAcks: number
   retries: number
   deadline: number
   timeoutMs: number
@@ -188,6 +192,11 @@ const DEFAULTS = {
 
 const MAX_IDLE_PEERS = 1024
 
+/** Acknowledgements of later messages that make an unacknowledged one count as lost (TCP's duplicate-ack threshold). */
+const FAST_RETRANSMIT_ACKS = 3
+/** How many of the oldest messages in flight each acknowledgement looks at for fast retransmit. */
+const FAST_RETRANSMIT_SCAN = 64
+
 /**
  * Destinations are resolved once, in peerFor, so sends carry IP literals;
  * answering those synchronously spares dgram a DNS round through the event
@@ -222,6 +231,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
   private readonly counters: ReliableSocketStats = {
     sent: 0,
     retransmits: 0,
+    fastRetransmits: 0,
     acked: 0,
     received: 0,
     duplicates: 0,
@@ -334,6 +344,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
         due: 0,
         rto: 0,
         transmissions: 0,
+        laterAcks: 0,
         retries,
         deadline: start + timeoutMs,
         timeoutMs,
@@ -448,6 +459,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     datagram.writeUInt32BE(id, 1)
     pending.state = 'inflight'
     pending.transmissions = 1
+    pending.laterAcks = 0
     pending.firstSentAt = performance.now()
     pending.lastSentAt = pending.firstSentAt
     pending.rto = peer.rtt.rto
@@ -511,9 +523,36 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     peer.lastAckAt = now
     // Karn's rule: an ack of a retransmitted packet could answer any copy.
     if (pending.transmissions === 1) peer.rtt.sample(now - pending.firstSentAt)
+    this.fastRetransmit(peer, pending, now)
     this.counters.acked++
     this.finish(pending)
     pending.resolve({id, transmissions: pending.transmissions, elapsedMs: now - pending.firstSentAt})
+  }
+
+  /**
+   * Fast retransmit, per message (after RFC 5681 §3.2): when messages sent
+   * after an unacknowledged one are acknowledged FAST_RETRANSMIT_ACKS times,
+   * it was most likely lost, so it goes again now rather than when its timer
+   * expires; under loss this keeps the window moving instead of stalling on
+   * timeouts. Its timer is restarted, not backed off. Only the oldest
+   * messages in flight are looked at, so an ack costs O(1) when nothing is
+   * lost.
+   */
+  private fastRetransmit(peer: Peer, acked: Pending, now: number): void {
+    let looked = 0
+    for (const pending of peer.inflight.values()) {
+      if (pending === acked || looked++ >= FAST_RETRANSMIT_SCAN) break
+      if (pending.lastSentAt >= acked.lastSentAt || ++pending.laterAcks < FAST_RETRANSMIT_ACKS) continue
+      // A message out of retries is left to its timer, which fails it.
+      if (pending.transmissions > pending.retries) continue
+      pending.laterAcks = 0
+      pending.lastSentAt = now
+      pending.due = now + pending.rto
+      pending.transmissions++
+      this.counters.retransmits++
+      this.counters.fastRetransmits++
+      this.send(pending.datagram, peer.port, peer.address)
+    }
   }
 
   // --- the one timer -------------------------------------------------------
@@ -562,6 +601,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
       pending.rto = peer.rtt.backedOff(pending.rto)
       pending.due = now + pending.rto
       pending.lastSentAt = now
+      pending.laterAcks = 0
       pending.transmissions++
       this.counters.retransmits++
       this.send(pending.datagram, peer.port, peer.address)

@@ -192,6 +192,28 @@ describe('ReliableSocket', function () {
     expect(((await sending) as Error).message).to.equal('stop')
   })
 
+  it('retransmits a lost message early once three later messages are acknowledged, long before its timeout', async () => {
+    const r = await raw()
+    let droppedFirst = false
+    r.socket.removeAllListeners('message')
+    r.socket.on('message', (data, rinfo) => {
+      if (!droppedFirst && data.subarray(5).toString() === 'lost') {
+        droppedFirst = true
+        return
+      }
+      r.socket.send(Buffer.concat([Buffer.from([1]), data.subarray(1, 5)]), rinfo.port, rinfo.address)
+    })
+    const a = open() // the default timers: the first timeout would be 1 s
+    await a.bind(0, '127.0.0.1')
+    const lost = a.sendTo(Buffer.from('lost'), r.port, '127.0.0.1')
+    await Promise.all(['b', 'c', 'd'].map((text) => a.sendTo(Buffer.from(text), r.port, '127.0.0.1')))
+    const receipt = await lost
+    expect(receipt.transmissions).to.equal(2)
+    expect(receipt.elapsedMs).to.be.below(500)
+    expect(a.stats.fastRetransmits).to.equal(1)
+    expect(a.stats.retransmits).to.equal(1)
+  })
+
   it('wraps packet ids around 2^32 safely', async () => {
     const a = open({firstId: 0xff_ff_ff_fe})
     const b = open()
