@@ -47,15 +47,29 @@ export class TestCluster {
   static async start(options: TestClusterOptions = {}): Promise<TestCluster> {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-cluster-'))
     const cluster = new TestCluster(dataDir, {servers: 3, replicas: 2, antiEntropyMs: 10_000, ...options})
-    cluster.router = spawnCli([
-      'cluster', 'router', '--port', '0', '--servers', String(cluster.options.servers),
-      '--replicas', String(cluster.options.replicas), '--data-dir', path.join(dataDir, 'router'),
-      '--anti-entropy-ms', String(cluster.options.antiEntropyMs),
-    ])
-    cluster.routerAddress = await listeningAddress(cluster.router, 'router')
+    await cluster.startRouter()
     for (let i = 0; i < cluster.options.servers; i++) await cluster.startServer(i)
     await cluster.waitUntilUp(cluster.options.servers)
     return cluster
+  }
+
+  /** Starts the router: on a free port the first time, on its old port (and data) after killRouter. */
+  async startRouter(): Promise<void> {
+    this.router = spawnCli([
+      'cluster', 'router', '--port', this.routerAddress.split(':')[1] ?? '0', '--servers', String(this.options.servers),
+      '--replicas', String(this.options.replicas), '--data-dir', path.join(this.dataDir, 'router'),
+      '--anti-entropy-ms', String(this.options.antiEntropyMs),
+    ])
+    this.routerAddress = await listeningAddress(this.router, 'router')
+  }
+
+  /** SIGKILLs the router and waits for it to be gone. */
+  async killRouter(): Promise<void> {
+    const child = this.router
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const gone = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await gone
   }
 
   async startServer(index: number): Promise<void> {

@@ -132,6 +132,39 @@ describe('files on a 3-server RF=2 cluster, through the CLI', function () {
     await cluster.waitUntilUp(3)
   })
 
+  it('finishes an upload through a router SIGKILLed and restarted in the middle of it', async () => {
+    await randomFile(path.join(work, 'through.bin'), 96 * 1024 * 1024)
+    const want = await sha256File(path.join(work, 'through.bin'))
+    const child = spawnCli(['upload', 'through.bin', '/through.bin', '-v'], {env: {...env, DISK_RETRY_BASE_MS: '200'}, cwd: work})
+    const done = collect(child)
+    const [host, port] = cluster.routerAddress.split(':')
+    const {RespClient} = await import('../../../src/kv/client.js')
+    const pieces = await RespClient.connect({host, port: Number(port)})
+    await pieces.call('SELECT', 2)
+    const start = Number(await pieces.call('DBSIZE'))
+    const deadline = Date.now() + 60_000
+    while (Number(await pieces.call('DBSIZE')) < start + 16 && child.exitCode === null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+
+    pieces.close()
+    expect(child.exitCode, 'the upload ended before the router could be killed').to.equal(null)
+    await cluster.killRouter()
+    await cluster.startRouter()
+    const result = await done
+    expect(result.code, result.stderr).to.equal(0)
+    expect(result.stderr).to.match(/retrying .*through\.bin/)
+    await cluster.waitUntilUp(3)
+    // The attempt cut off by the kill may have left its upload intent (the
+    // router was gone when it tried to drop it) and pieces: gc reclaims
+    // those, and none of the finished file's.
+    const gc = await cli('cluster', 'gc', '--settle-ms', '100', '--stale-after-ms', '0', '--json')
+    expect(gc.code, gc.stderr).to.equal(0)
+    const back = await cli('download', '/through.bin', 'through-back.bin')
+    expect(back.code, back.stderr).to.equal(0)
+    expect(await sha256File(path.join(work, 'through-back.bin'))).to.equal(want)
+  })
+
   it('keeps every earlier file intact after a CLI SIGKILLed mid-upload and a gc', async () => {
     await fs.writeFile(path.join(work, 'keep.txt'), 'keep me')
     expect((await cli('upload', 'keep.txt', '/safe/keep.txt')).code).to.equal(0)
