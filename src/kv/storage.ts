@@ -3,7 +3,10 @@
  *
  * Keys (internal key = `<db>:<user key>`):
  *   'v' + bucket (2 bytes) + internal key  →  header (tombstone flag, version)
- *   'd' + internal key                     →  value (live keys only)
+ *   'd' + internal key                     →  value (live keys only), or for a
+ *                                             blob its size (8 bytes BE)
+ * A header's flag byte is 0 (live), 1 (tombstone) or 2 (live, the value in
+ * a blob file: see blobs.ts); values of 64 KiB and more are blobs.
  * Headers are grouped by bucket so anti-entropy can list one bucket with a
  * range scan; values sit apart so a direct GET is one lookup.
  *
@@ -21,6 +24,7 @@
  */
 import {ClassicLevel} from 'classic-level'
 
+import {BLOB_MIN_BYTES, BlobStore} from './blobs.js'
 import {BUCKETS, bucketOf, murmur3} from './ring.js'
 import {HEADER_BYTES, decodeHeader, encodeHeader, newer, versionTime, type Versioned} from './versions.js'
 
@@ -69,9 +73,29 @@ export interface ServerStoreOptions {
 }
 
 const CACHEABLE_VALUE_BYTES = 64 * 1024
+/** Header flag byte of a live key whose value is a blob. */
+const BLOB_FLAG = 2
+
+/** A header as stored on a server: encodeHeader's, with the blob flag where the value is a blob. */
+function storedHeader(version: number, tomb: boolean, blob: boolean): Buffer {
+  const header = encodeHeader(version, tomb)
+  if (blob) header[0] = BLOB_FLAG
+  return header
+}
+
+interface Current extends Versioned {
+  blob: boolean
+}
+
+function sizeBytes(size: number): Buffer {
+  const out = Buffer.allocUnsafe(8)
+  out.writeBigUInt64BE(BigInt(size))
+  return out
+}
 
 export class ServerStore {
   readonly db: Db
+  readonly blobs: BlobStore
   private readonly sync: boolean
   private readonly cache = new Map<string, StoredRecord>()
   private cacheBytes = 0
@@ -97,32 +121,46 @@ export class ServerStore {
       compression: false,
     })
     this.sync = options.syncWrites ?? false
+    this.blobs = new BlobStore(dir, this.sync)
     this.cacheLimit = options.cacheBytes ?? 32 * 1024 * 1024
   }
 
-  /** Opens the database and computes the digests and key count from it. */
+  /**
+   * Opens the database, computes the digests and key count from it, and
+   * removes blob files that no header names (a crash's leftovers), before
+   * any write can start a new one.
+   */
   async open(): Promise<void> {
     await this.db.open()
+    const blobs = new Set<string>()
     for await (const [hkey, header] of this.db.iterator({gte: Buffer.from('v'), lt: Buffer.from('w')})) {
       const key = hkey.subarray(3)
       const entry = decodeHeader(header)
       this.xorDigest(hkey.readUInt16BE(1), key, entry)
       if (!entry.tomb) this.live++
+      if (header[0] === BLOB_FLAG) blobs.add(this.blobs.name(key, entry.version))
     }
+    await this.blobs.sweep(blobs)
     if (!this.sync) {
       this.fsyncTimer = setInterval(() => {
         if (!this.dirty) return
         this.dirty = false
-        this.chain = this.chain.then(() => this.db.put(Buffer.from('s'), Buffer.alloc(0), {sync: true}).catch(() => undefined))
+        this.chain = this.chain.then(() => this.syncAll().catch(() => undefined))
       }, 1000)
       this.fsyncTimer.unref()
     }
   }
 
+  /** Blobs first, then LevelDB's log: a synced header never names an unsynced blob. */
+  private async syncAll(): Promise<void> {
+    await this.blobs.sync()
+    await this.db.put(Buffer.from('s'), Buffer.alloc(0), {sync: true})
+  }
+
   async close(): Promise<void> {
     if (this.fsyncTimer) clearInterval(this.fsyncTimer)
     await this.chain
-    if (this.dirty) await this.db.put(Buffer.from('s'), Buffer.alloc(0), {sync: true})
+    if (this.dirty) await this.syncAll()
     await this.db.close()
   }
 
@@ -137,9 +175,7 @@ export class ServerStore {
   }
 
   async getValue(key: Buffer): Promise<Buffer | undefined> {
-    const cached = this.cache.get(key.toString('latin1'))
-    if (cached) return cached.value ?? undefined
-    return this.db.get(valueKey(key))
+    return (await this.getRecord(key))?.value ?? undefined
   }
 
   async getHeader(key: Buffer): Promise<Versioned | null> {
@@ -153,12 +189,24 @@ export class ServerStore {
     const id = key.toString('latin1')
     const cached = this.cache.get(id)
     if (cached) return cached
-    const [header, value] = await this.db.getMany([headerKey(key), valueKey(key)])
-    if (!header) return null
-    const entry = decodeHeader(header)
-    const record = {...entry, value: entry.tomb ? null : (value ?? Buffer.alloc(0))}
-    this.remember(id, record)
-    return record
+    // A blob can be replaced (and its file removed) between reading its
+    // header and reading its file; the header is then read again.
+    for (let attempt = 0; ; attempt++) {
+      const [header, value] = await this.db.getMany([headerKey(key), valueKey(key)])
+      if (!header) return null
+      const entry = decodeHeader(header)
+      if (header[0] === BLOB_FLAG) {
+        const size = value && value.length === 8 ? Number(value.readBigUInt64BE(0)) : -1
+        const data = size < 0 ? null : await this.blobs.read(this.blobs.name(key, entry.version), size)
+        if (data) return {...entry, value: data}
+        if (attempt < 3) continue
+        throw new Error(`ERR the value of this key at version ${entry.version} is missing on this server`)
+      }
+
+      const record = {...entry, value: entry.tomb ? null : (value ?? Buffer.alloc(0))}
+      this.remember(id, record)
+      return record
+    }
   }
 
   private remember(id: string, record: StoredRecord | null): void {
@@ -233,57 +281,86 @@ export class ServerStore {
     return job
   }
 
+  /**
+   * Commits the queued writes: the newer versions win, in order. Blobs are
+   * written first, then one batch makes every change current at once; only
+   * then are digests and counts updated and the blobs of replaced versions
+   * removed. A failure anywhere leaves the store as it was, bar unreferenced
+   * blob files that the next start sweeps.
+   */
   private async flush(): Promise<void> {
     this.flushScheduled = false
     const writes = this.queue
     this.queue = []
     if (writes.length === 0) return
+    const created: string[] = []
     try {
-      const keys = new Map<string, {key: Buffer; bucket: number; current: Versioned | null}>()
+      const keys = new Map<string, {key: Buffer; bucket: number; current: Current | null}>()
       for (const write of writes) {
         const id = write.key.toString('latin1')
         if (!keys.has(id)) keys.set(id, {key: write.key, bucket: bucketOf(write.key), current: null})
       }
       const unknown = [...keys.values()].filter((entry) => {
+        // Cached values are small, so never blobs.
         const cached = this.cache.get(entry.key.toString('latin1'))
-        if (cached) entry.current = {version: cached.version, tomb: cached.tomb}
+        if (cached) entry.current = {version: cached.version, tomb: cached.tomb, blob: false}
         return !cached
       })
       if (unknown.length > 0) {
         const headers = await this.db.getMany(unknown.map((entry) => headerKey(entry.key, entry.bucket)))
-        unknown.forEach((entry, i) => (entry.current = headers[i] && headers[i].length === HEADER_BYTES ? decodeHeader(headers[i]) : null))
+        unknown.forEach((entry, i) => {
+          const header = headers[i]
+          entry.current = header && header.length === HEADER_BYTES ? {...decodeHeader(header), blob: header[0] === BLOB_FLAG} : null
+        })
       }
+
+      const plan: Array<{write: QueuedWrite; key: Buffer; bucket: number; previous: Current | null; blob: string | null}> = []
+      const applied = writes.map((write) => {
+        const entry = keys.get(write.key.toString('latin1'))!
+        if (!newer(write, entry.current)) return false
+        const large = !write.tomb && (write.value?.length ?? 0) >= BLOB_MIN_BYTES
+        const blob = large ? this.blobs.name(entry.key, write.version) : null
+        plan.push({write, key: entry.key, bucket: entry.bucket, previous: entry.current, blob})
+        entry.current = {version: write.version, tomb: write.tomb, blob: blob !== null}
+        return true
+      })
+
+      const blobWrites = plan.filter((step) => step.blob !== null)
+      created.push(...blobWrites.map((step) => step.blob!))
+      await Promise.all(blobWrites.map((step) => this.blobs.write(step.blob!, step.write.value!)))
+
       // A chained batch: cheaper per operation than the array form, whose
       // per-op normalisation was the largest cost of a small write here.
       const batch = this.db.batch()
-      const applied: boolean[] = []
-      for (const write of writes) {
-        const entry = keys.get(write.key.toString('latin1'))!
-        if (!newer(write, entry.current)) {
-          applied.push(false)
-          continue
-        }
-        if (entry.current) {
-          this.xorDigest(entry.bucket, entry.key, entry.current)
-          if (!entry.current.tomb) this.live--
-        }
-        this.xorDigest(entry.bucket, entry.key, write)
-        if (!write.tomb) this.live++
-        entry.current = {version: write.version, tomb: write.tomb}
-        batch.put(headerKey(entry.key, entry.bucket), encodeHeader(write.version, write.tomb))
-        if (write.tomb) batch.del(valueKey(entry.key))
-        else batch.put(valueKey(entry.key), write.value ?? Buffer.alloc(0))
-        applied.push(true)
+      for (const {write, key, bucket, blob} of plan) {
+        batch.put(headerKey(key, bucket), storedHeader(write.version, write.tomb, blob !== null))
+        if (write.tomb) batch.del(valueKey(key))
+        else batch.put(valueKey(key), blob ? sizeBytes(write.value!.length) : (write.value ?? Buffer.alloc(0)))
       }
       if (batch.length > 0) await batch.write({sync: this.sync})
       else await batch.close()
+      created.length = 0
       this.dirty = true
-      writes.forEach((write, i) => {
+
+      const replaced: string[] = []
+      for (const {write, key, bucket, previous} of plan) {
+        if (previous) {
+          this.xorDigest(bucket, key, previous)
+          if (!previous.tomb) this.live--
+          if (previous.blob) replaced.push(this.blobs.name(key, previous.version))
+        }
+        this.xorDigest(bucket, key, write)
+        if (!write.tomb) this.live++
+      }
+      for (const [i, write] of writes.entries()) {
         if (applied[i]) this.remember(write.key.toString('latin1'), {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
-        write.resolve(applied[i])
-      })
+      }
+      // Best effort: a file left by a failed removal is swept at the next start.
+      await Promise.all(replaced.map((name) => this.blobs.remove(name).catch(() => undefined)))
+      for (const [i, write] of writes.entries()) write.resolve(applied[i])
     } catch (error) {
       for (const write of writes) write.reject(error as Error)
+      await Promise.all(created.map((name) => this.blobs.remove(name).catch(() => undefined)))
     }
   }
 

@@ -1,0 +1,132 @@
+/**
+ * Large values live in files of their own ("blobs"), with only their header
+ * and size in LevelDB: the WiscKey split. LevelDB copies every value into
+ * its log, then into a table, then again at each compaction; for megabyte
+ * file pieces that cost the servers most of their CPU and disk bandwidth.
+ * A blob is written once and read with one file read.
+ *
+ * A blob's name comes from its key and version, `blobs/ab/<sha256(key)>-<version>`,
+ * so it needs no index: the header in LevelDB says which version is current.
+ * A blob is written before the batch that makes it current, and the blob of
+ * a replaced version is removed only after that batch: a crash in between
+ * leaves an unreferenced file, which the next start sweeps away, and never
+ * a header without its file.
+ */
+import {createHash} from 'node:crypto'
+import {mkdir, open, readFile, readdir, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+/** Values of this size and above are stored as blobs. Smaller ones stay in LevelDB (and the read cache). */
+export const BLOB_MIN_BYTES = 64 * 1024 + 1
+
+export class BlobStore {
+  readonly dir: string
+  private readonly made = new Set<string>()
+  /** Blobs written since the last sync (without syncWrites, they are fsync'd with LevelDB's log, once a second). */
+  private unsynced = new Set<string>()
+
+  constructor(
+    dataDir: string,
+    private readonly syncEach: boolean,
+  ) {
+    this.dir = path.join(dataDir, 'blobs')
+  }
+
+  /** The name of the blob of `key` at `version`. */
+  name(key: Buffer, version: number): string {
+    return `${createHash('sha256').update(key).digest('hex')}-${version}`
+  }
+
+  private pathOf(name: string): string {
+    return path.join(this.dir, name.slice(0, 2), name)
+  }
+
+  async write(name: string, data: Buffer): Promise<void> {
+    const file = this.pathOf(name)
+    const folder = path.dirname(file)
+    if (!this.made.has(folder)) {
+      await mkdir(folder, {recursive: true})
+      this.made.add(folder)
+    }
+
+    if (!this.syncEach) {
+      await writeFile(file, data)
+      this.unsynced.add(file)
+      return
+    }
+
+    const handle = await open(file, 'w')
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+
+    await syncDir(folder)
+  }
+
+  /** The blob's bytes, or null if there is no such file. Throws if the file is not `size` bytes long. */
+  async read(name: string, size: number): Promise<Buffer | null> {
+    let data: Buffer
+    try {
+      data = await readFile(this.pathOf(name))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw error
+    }
+
+    if (data.length !== size) throw new Error(`ERR blob ${name} is damaged: ${data.length} bytes where ${size} were stored`)
+    return data
+  }
+
+  async remove(name: string): Promise<void> {
+    const file = this.pathOf(name)
+    this.unsynced.delete(file)
+    await rm(file, {force: true})
+  }
+
+  /** fsyncs the blobs written since the last call, and their folders. */
+  async sync(): Promise<void> {
+    const files = this.unsynced
+    this.unsynced = new Set()
+    const folders = new Set<string>()
+    for (const file of files) {
+      folders.add(path.dirname(file))
+      const handle = await open(file, 'r').catch(() => null)
+      if (!handle) continue
+      try {
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+    }
+
+    for (const folder of folders) await syncDir(folder)
+  }
+
+  /** Removes every blob not named in `live` (left by a crash between a blob write and its batch, or before a removal). */
+  async sweep(live: Set<string>): Promise<number> {
+    let removed = 0
+    const folders = await readdir(this.dir).catch(() => [] as string[])
+    for (const folder of folders) {
+      const names = await readdir(path.join(this.dir, folder)).catch(() => [] as string[])
+      for (const name of names) {
+        if (live.has(name)) continue
+        await rm(path.join(this.dir, folder, name), {force: true})
+        removed++
+      }
+    }
+
+    return removed
+  }
+}
+
+async function syncDir(folder: string): Promise<void> {
+  const handle = await open(folder, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,104 @@
+import {randomBytes} from 'node:crypto'
+import {mkdir, mkdtemp, readdir, rm, truncate, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {expect} from 'chai'
+
+import {BLOB_MIN_BYTES} from '../../src/kv/blobs.js'
+import {ServerStore} from '../../src/kv/storage.js'
+
+/** Every blob file under a server's data dir, by name. */
+async function blobFiles(dir: string): Promise<string[]> {
+  const root = path.join(dir, 'blobs')
+  const folders = await readdir(root).catch(() => [] as string[])
+  const names = await Promise.all(folders.map((folder) => readdir(path.join(root, folder))))
+  return names.flat().sort()
+}
+
+describe('kv server storage: large values as blob files', () => {
+  let dir: string
+  let store: ServerStore
+  const key = Buffer.from('2:p:piece')
+  const big = (fill?: number) => (fill === undefined ? randomBytes(BLOB_MIN_BYTES + 1000) : Buffer.alloc(BLOB_MIN_BYTES, fill))
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+    store = new ServerStore(dir)
+    await store.open()
+  })
+
+  afterEach(async () => {
+    await store.close().catch(() => undefined)
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('keeps a small value in LevelDB and a large one in one file, and reads both back', async () => {
+    const value = big()
+    expect(await store.apply(Buffer.from('0:small'), 1, false, Buffer.from('tiny'))).to.equal(true)
+    expect(await store.apply(key, 1, false, value)).to.equal(true)
+    expect(await blobFiles(dir)).to.have.length(1)
+    expect((await store.getValue(Buffer.from('0:small')))?.toString()).to.equal('tiny')
+    expect((await store.getValue(key))?.equals(value)).to.equal(true)
+    const record = await store.getRecord(key)
+    expect(record).to.include({version: 1, tomb: false})
+    expect(await store.getHeader(key)).to.deep.equal({version: 1, tomb: false})
+    expect(store.liveKeys).to.equal(2)
+  })
+
+  it('removes the file of a replaced version, and of a deleted key, once the change is committed', async () => {
+    await store.apply(key, 1, false, big(1))
+    const first = await blobFiles(dir)
+    await store.apply(key, 2, false, big(2))
+    const second = await blobFiles(dir)
+    expect(second).to.have.length(1)
+    expect(second).to.not.deep.equal(first)
+    expect((await store.getValue(key))?.equals(big(2))).to.equal(true)
+    // An older version is refused and writes no file.
+    expect(await store.apply(key, 1, false, big(3))).to.equal(false)
+    expect(await blobFiles(dir)).to.deep.equal(second)
+    await store.apply(key, 3, true, null)
+    expect(await blobFiles(dir)).to.deep.equal([])
+    expect(await store.getValue(key)).to.equal(undefined)
+    expect(await store.getHeader(key)).to.include({version: 3, tomb: true})
+    // A large value that replaces a small one, in the same group commit as its own replacement.
+    await Promise.all([store.apply(key, 4, false, Buffer.from('small')), store.apply(key, 5, false, big(5)), store.apply(key, 6, false, big(6))])
+    expect(await blobFiles(dir)).to.have.length(1)
+    expect((await store.getValue(key))?.equals(big(6))).to.equal(true)
+  })
+
+  it('keeps blobs, digests and counts across a restart, and sweeps files no header names', async () => {
+    const value = big()
+    await store.apply(key, 7, false, value)
+    const digests = Buffer.from(store.digests())
+    await store.close()
+    // What a crash between a blob write and its batch would leave behind.
+    await mkdir(path.join(dir, 'blobs', 'ab'), {recursive: true})
+    await writeFile(path.join(dir, 'blobs', 'ab', `${'ab'.padEnd(64, '0')}-1`), 'orphan')
+    expect(await blobFiles(dir)).to.have.length(2)
+    store = new ServerStore(dir)
+    await store.open()
+    expect(await blobFiles(dir)).to.have.length(1)
+    expect((await store.getValue(key))?.equals(value)).to.equal(true)
+    expect(store.digests().equals(digests)).to.equal(true)
+    expect(store.liveKeys).to.equal(1)
+  })
+
+  it('reports a damaged blob as an error, not as other bytes', async () => {
+    await store.apply(key, 1, false, big())
+    const [name] = await blobFiles(dir)
+    await truncate(path.join(dir, 'blobs', name.slice(0, 2), name), 10)
+    let failure: unknown
+    await store.getValue(key).catch((error: unknown) => (failure = error))
+    expect((failure as Error).message).to.match(/^ERR blob .* is damaged/)
+  })
+
+  it('writes blobs with fsync when every write is synced', async () => {
+    await store.close()
+    store = new ServerStore(dir, {syncWrites: true})
+    await store.open()
+    const value = big()
+    expect(await store.apply(key, 1, false, value)).to.equal(true)
+    expect((await store.getValue(key))?.equals(value)).to.equal(true)
+  })
+})
