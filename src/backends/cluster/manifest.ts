@@ -17,12 +17,11 @@ export const PIECE_DB = 2
 
 /**
  * 1 MiB pieces, the common BitTorrent size: large enough that per-piece
- * costs (a round trip, a LevelDB write, 64 hex digits in the manifest) stay
- * small beside the data; small enough that the window of pieces in flight
- * keeps memory low (8 MiB each way), that LevelDB is not asked to hold
- * multi-megabyte values (they cost it most in compaction), and that a retry
- * repeats little. Measured: 1 MiB values move faster through the router than
- * 4 MiB ones (bench/files.bench.ts).
+ * costs (a round trip, a blob file on each server, 64 hex digits in the
+ * manifest) stay small beside the data; small enough that the window of
+ * pieces in flight keeps memory low (8 MiB each way) and that a retry
+ * repeats little. Measured: 1 MiB values moved faster through the router
+ * than 4 MiB ones (bench/files.bench.ts). See docs/cluster-files.md.
  */
 export const PIECE_SIZE = 1024 * 1024
 
