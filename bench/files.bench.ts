@@ -31,7 +31,7 @@ try {
     console.log(
       `${name.padEnd(9)} ${m.code === 0 ? 'ok ' : `exit ${m.code}`} ${mbps(SIZE, m.seconds).toFixed(0).padStart(5)} MB/s  ${((100 * mbps(SIZE, m.seconds)) / cpRate).toFixed(1).padStart(5)}% of cp (target ${target})  peak RSS ${m.peakRssMb?.toFixed(0)} MB (target < 200)`,
     )
-  console.log(`cp        ok  ${cpRate.toFixed(0).padStart(5)} MB/s  (copy_file_range inside the kernel, from the page cache: it swings 600-3,000 MB/s from run to run here)`)
+  console.log(`cp        ok  ${cpRate.toFixed(0).padStart(5)} MB/s  (cp copies inside the kernel, from the page cache: its rate varies widely between runs)`)
   row('upload', up, '30%')
   row('download', down, '50%')
   for (const m of [up, down]) if (m.code !== 0) console.log(m.stderr.split('\n').slice(0, 3).join('\n'))
