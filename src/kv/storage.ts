@@ -87,6 +87,11 @@ interface Current extends Versioned {
   blob: boolean
 }
 
+/** A full disk, from the file system (blobs) or from LevelDB, which says it in its message. */
+function isNoSpace(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOSPC' || /no space left on device/i.test(String((error as Error)?.message))
+}
+
 function sizeBytes(size: number): Buffer {
   const out = Buffer.allocUnsafe(8)
   out.writeBigUInt64BE(BigInt(size))
@@ -359,8 +364,9 @@ export class ServerStore {
       await Promise.all(replaced.map((name) => this.blobs.remove(name).catch(() => undefined)))
       for (const [i, write] of writes.entries()) write.resolve(applied[i])
     } catch (error) {
-      for (const write of writes) write.reject(error as Error)
       await Promise.all(created.map((name) => this.blobs.remove(name).catch(() => undefined)))
+      const failure = isNoSpace(error) ? new Error(`NOSPACE no space left on this server's disk: ${(error as Error).message}`) : (error as Error)
+      for (const write of writes) write.reject(failure)
     }
   }
 

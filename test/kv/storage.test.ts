@@ -102,3 +102,40 @@ describe('kv server storage: large values as blob files', () => {
     expect((await store.getValue(key))?.equals(value)).to.equal(true)
   })
 })
+
+describe('a full disk on a kv server', () => {
+  it('refuses the write with NOSPACE, which the cluster backend reports as a no-space conflict (exit 6), and stores nothing', async () => {
+    const {KvRouter} = await import('../../src/kv/router.js')
+    const {KvServer} = await import('../../src/kv/server.js')
+    const {RespClusterStore} = await import('../../src/backends/cluster/kv-store.js')
+    const {ConflictError} = await import('../../src/backends/errors.js')
+    const dir = await mkdtemp(path.join(tmpdir(), 'kv-full-'))
+    const router = new KvRouter({host: '127.0.0.1', port: 0, servers: 1, replicas: 1, dataDir: path.join(dir, 'router')})
+    await router.start()
+    const server = new KvServer({number: 0, host: '127.0.0.1', port: 0, dataDir: path.join(dir, 'server0'), router: router.address})
+    await server.start()
+    const store = new RespClusterStore(`${router.address.host}:${router.address.port}`)
+    try {
+      const deadline = Date.now() + 5000
+      while (router.members.members[0]?.state !== 'up' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+      // The disk fills up: the next blob cannot be written.
+      server.store.blobs.write = async () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), {code: 'ENOSPC'})
+      }
+      let failure: unknown
+      await store.set(2, 'p:full', randomBytes(BLOB_MIN_BYTES)).catch((error: unknown) => (failure = error))
+      expect(failure).to.be.instanceOf(ConflictError)
+      expect(failure).to.include({reason: 'no-space', exitCode: 6, backendCode: 'NOSPACE'})
+      expect(await store.get(2, 'p:full')).to.equal(null)
+      expect(await blobFiles(path.join(dir, 'server0'))).to.deep.equal([])
+      // Small values still fit in LevelDB, and the server keeps serving.
+      await store.set(2, 'small', Buffer.from('ok'))
+      expect((await store.get(2, 'small'))?.toString()).to.equal('ok')
+    } finally {
+      await store.close()
+      await server.stop()
+      await router.stop()
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+})

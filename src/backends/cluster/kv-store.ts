@@ -1,6 +1,6 @@
 import {RespClient, RespConnectionError, RespReplyError, type RespValue} from '../../kv/client.js'
 import {parseClusterInfo} from '../../kv/status.js'
-import {TemporaryError} from '../errors.js'
+import {ConflictError, TemporaryError} from '../errors.js'
 import type {ClusterStore, Versioned} from './store.js'
 
 /** Router connections per database: pieces move several at a time, so they get more than one. */
@@ -20,6 +20,9 @@ export function parseAddress(address: string): {host: string; port: number} {
 /** Turns a RESP client's errors into the typed errors: no server and connection trouble are temporary. */
 function mapError(error: unknown, what: string): unknown {
   if (error instanceof RespConnectionError) return new TemporaryError(`cluster unavailable: ${what}: ${error.message}`, {cause: error})
+  if (error instanceof RespReplyError && error.code === 'NOSPACE') {
+    return new ConflictError("no space left on a cluster server's disk", 'no-space', {backendCode: 'NOSPACE'})
+  }
   if (error instanceof RespReplyError && error.code === 'NOSERVER') {
     return new TemporaryError(`cluster unavailable: ${what}: no server holds this key's range`, {backendCode: 'NOSERVER'})
   }
