@@ -91,6 +91,23 @@ export class Replicas {
     return result
   }
 
+  /**
+   * The newest version of a key (null if no replica has it), asking only for
+   * versions: what a compare-and-set needs, without moving the value. No
+   * read repair; the write that follows supersedes every copy anyway.
+   */
+  async newestVersion(key: Buffer): Promise<Versioned | null> {
+    const live = this.ring.preferenceFor(key).filter((server) => this.members.isUp(server))
+    const pending = this.store.newestPending(key)
+    const settled = await Promise.allSettled(live.map((server) => this.ask(server, key, false)))
+    const answers = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+    if (answers.length === 0 && !pending) throw new NoServerError()
+    let best: Versioned | null = pending ? {version: pending.version, tomb: pending.tomb} : null
+    for (const answer of answers) if (newer(answer.entry, best)) best = answer.entry
+    if (best) this.clock.observe(best.version)
+    return best
+  }
+
   /** XGET (with the value) or XVER (version only) from one replica. */
   private async ask(server: number, key: Buffer, withValue: boolean): Promise<Answer> {
     if (!withValue) {

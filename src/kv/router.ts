@@ -18,7 +18,7 @@ import {Membership} from './membership.js'
 import {NoServerError, Replicas, type ReadResult} from './replicas.js'
 import {MAX_VALUE_BYTES, NULL_BULK, OK, PONG, array, bulk, error, integer, type Encoded} from './resp.js'
 import {Ring} from './ring.js'
-import {HybridClock, LOGICAL_BITS} from './versions.js'
+import {HybridClock, LOGICAL_BITS, type Versioned} from './versions.js'
 
 export interface KvRouterOptions {
   /** Address to listen on, TCP and UDP (default 127.0.0.1). */
@@ -321,6 +321,15 @@ export class KvRouter {
     }
   }
 
+  private async newestVersion(key: Buffer): Promise<Versioned | null> {
+    try {
+      return await this.replicas.newestVersion(key)
+    } catch (failure) {
+      if (failure instanceof NoServerError || failure instanceof RespReplyError) throw failure
+      throw new NoServerError()
+    }
+  }
+
   private async del(keys: Buffer[]): Promise<Encoded> {
     const removed = await Promise.all(
       keys.map(async (key) => {
@@ -382,7 +391,7 @@ export class KvRouter {
     const expected = Number(expectedArg.toString())
     if (!Number.isSafeInteger(expected) || expected < 0) return Promise.resolve(error('ERR expected version must be a non-negative integer'))
     return this.withLock(key, async () => {
-      const current = await this.read(key)
+      const current = await this.newestVersion(key)
       const version = current && !current.tomb ? current.version : 0
       if (version !== expected) return error(`${CASFAIL} current version is ${version}`)
       const next = this.clock.next()

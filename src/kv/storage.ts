@@ -114,17 +114,11 @@ export class ServerStore {
   private live = 0
 
   constructor(dir: string, options: ServerStoreOptions = {}) {
-    // Values are mostly file pieces of up to 1 MiB, usually incompressible:
-    // a larger memtable and larger table files mean fewer, cheaper
-    // compactions for them (measured: about 15% more upload throughput), and
-    // Snappy would only spend CPU failing to shrink them.
-    this.db = new ClassicLevel<Buffer, Buffer>(dir, {
-      keyEncoding: 'buffer',
-      valueEncoding: 'buffer',
-      writeBufferSize: 32 * 1024 * 1024,
-      maxFileSize: 32 * 1024 * 1024,
-      compression: false,
-    })
+    // Large values go to blob files (blobs.ts), so LevelDB holds headers and
+    // small values: its default 4 MiB memtable is enough, and keeps an
+    // embedded cluster's memory low. Values that reach LevelDB are small
+    // or already compressed often enough that Snappy is not worth its CPU.
+    this.db = new ClassicLevel<Buffer, Buffer>(dir, {keyEncoding: 'buffer', valueEncoding: 'buffer', compression: false})
     this.sync = options.syncWrites ?? false
     this.blobs = new BlobStore(dir, this.sync)
     this.cacheLimit = options.cacheBytes ?? 32 * 1024 * 1024

@@ -90,13 +90,15 @@ export class RespClusterStore implements ClusterStore {
     return {value: asBuffer(reply[0]) ?? Buffer.alloc(0), version: String(reply[1])}
   }
 
-  async compareAndSet(db: number, key: string, expected: string | null, value: Buffer | null): Promise<boolean> {
+  async compareAndSet(db: number, key: string, expected: string | null, value: Buffer | null): Promise<string | null> {
     try {
-      if (value === null) await this.call(db, `deleting ${key}`, 'CASDEL', key, expected ?? '0')
-      else await this.call(db, `writing ${key}`, 'CAS', key, expected ?? '0', value)
-      return true
+      const version =
+        value === null
+          ? await this.call(db, `deleting ${key}`, 'CASDEL', key, expected ?? '0')
+          : await this.call(db, `writing ${key}`, 'CAS', key, expected ?? '0', value)
+      return String(version)
     } catch (error) {
-      if (error instanceof RespReplyError && error.code === 'CASFAIL') return false
+      if (error instanceof RespReplyError && error.code === 'CASFAIL') return null
       throw error
     }
   }

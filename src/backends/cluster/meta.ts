@@ -21,6 +21,8 @@ export interface DirRecord {
 
 export const dirKey = (id: string) => `d:${id}`
 const MAX_CAS_ATTEMPTS = 64
+/** Parsed directory records kept per process. */
+const PARSED_RECORDS = 256
 
 /**
  * The directory tree, inode style: each directory is a record under its own
@@ -30,13 +32,41 @@ const MAX_CAS_ATTEMPTS = 64
  * yet linked is invisible, which is all a client dying mid-operation leaves.
  * Moves only relink, so a directory moves in O(1).
  */
+interface QueuedChange {
+  change: (record: DirRecord) => void
+  resolve: (record: DirRecord) => void
+  reject: (error: unknown) => void
+}
+
 export class MetaTree {
+  private readonly queues = new Map<string, QueuedChange[]>()
+  /** Parsed records by id, reused while the stored version is unchanged: parsing a large directory's JSON was most of an upload's CPU. */
+  private readonly parsed = new Map<string, {version: string; record: DirRecord}>()
+
   constructor(private readonly store: ClusterStore) {}
 
+  /** A directory's record and version. The record is shared and frozen: changes work on copies. */
   private async read(id: string): Promise<{record: DirRecord; version: string | null} | null> {
     const found = await this.store.getVersioned(META_DB, dirKey(id))
-    if (!found) return id === ROOT_ID ? {record: {entries: {}}, version: null} : null
-    return {record: JSON.parse(found.value.toString('utf8')) as DirRecord, version: found.version}
+    if (!found) {
+      this.parsed.delete(id)
+      return id === ROOT_ID ? {record: {entries: {}}, version: null} : null
+    }
+
+    const hit = this.parsed.get(id)
+    if (hit?.version === found.version) return {record: hit.record, version: found.version}
+    const record = JSON.parse(found.value.toString('utf8')) as DirRecord
+    this.remember(id, found.version, record)
+    return {record, version: found.version}
+  }
+
+  /** Keeps a record (read, or just written by us) as the parsed form of `version`. */
+  private remember(id: string, version: string, record: DirRecord): void {
+    Object.freeze(record.entries)
+    Object.freeze(record)
+    this.parsed.delete(id)
+    this.parsed.set(id, {version, record})
+    if (this.parsed.size > PARSED_RECORDS) this.parsed.delete(this.parsed.keys().next().value as string)
   }
 
   /** The id of the directory at `path`; NotFoundError('dir') if it is missing, ConflictError if a file. */
@@ -57,16 +87,63 @@ export class MetaTree {
 
   /**
    * Applies `change` to a directory's record atomically, retrying when another
-   * writer changed it first. `change` may throw to abort (a conflict, say).
+   * writer changed it first. `change` may throw to abort (a conflict, say),
+   * but only before it changes anything; it must only set and delete names
+   * in `entries`.
+   *
+   * Changes to one directory from this process are group-committed: while
+   * one compare-and-set on the record is in flight, later changes queue, and
+   * the next round applies them all in one read-modify-write. A directory
+   * upload with --transfers 8 thus costs one round per batch instead of
+   * eight clashing ones.
    */
-  async update(id: string, change: (record: DirRecord) => void): Promise<DirRecord> {
+  update(id: string, change: (record: DirRecord) => void): Promise<DirRecord> {
+    return new Promise((resolve, reject) => {
+      const queued = this.queues.get(id)
+      if (queued) {
+        queued.push({change, resolve, reject})
+        return
+      }
+
+      const queue = [{change, resolve, reject}]
+      this.queues.set(id, queue)
+      void this.drain(id, queue)
+    })
+  }
+
+  private async drain(id: string, queue: QueuedChange[]): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.splice(0)
+      await this.commit(id, batch).catch((error: unknown) => {
+        for (const waiter of batch) waiter.reject(error)
+      })
+    }
+
+    this.queues.delete(id)
+  }
+
+  /** One read-modify-write of the record for a batch of changes, retried on a clash. Each change succeeds or fails on its own. */
+  private async commit(id: string, batch: QueuedChange[]): Promise<void> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = await this.read(id)
       if (!current) throw new NotFoundError('directory not found (removed meanwhile)', 'dir')
-      const record = structuredClone(current.record)
-      change(record)
-      if (await this.store.compareAndSet(META_DB, dirKey(id), current.version, Buffer.from(JSON.stringify(record)))) {
-        return record
+      // One shallow copy per round: every change checks before it sets or
+      // deletes a name, so one that throws has changed nothing.
+      const record: DirRecord = {entries: {...current.record.entries}}
+      const outcomes = batch.map(({change}) => {
+        try {
+          change(record)
+          return {record}
+        } catch (error) {
+          return {error}
+        }
+      })
+      const changed = outcomes.some((outcome) => 'record' in outcome)
+      const version = changed ? await this.store.compareAndSet(META_DB, dirKey(id), current.version, Buffer.from(JSON.stringify(record))) : current.version
+      if (!changed || version !== null) {
+        if (changed && version !== null) this.remember(id, version, record)
+        outcomes.forEach((outcome, i) => ('error' in outcome ? batch[i].reject(outcome.error) : batch[i].resolve(record)))
+        return
       }
 
       await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 2 ** attempt)))

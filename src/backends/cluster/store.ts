@@ -15,10 +15,10 @@ export interface ClusterStore {
   getVersioned(db: number, key: string): Promise<Versioned | null>
   /**
    * Writes `value` (or deletes, with null) only if the key's current version
-   * is `expected` (null: the key must be missing). Resolves false when another
-   * writer got there first.
+   * is `expected` (null: the key must be missing). Resolves with the new
+   * version, or null when another writer got there first.
    */
-  compareAndSet(db: number, key: string, expected: string | null, value: Buffer | null): Promise<boolean>
+  compareAndSet(db: number, key: string, expected: string | null, value: Buffer | null): Promise<string | null>
   /** A value's version and byte length without its content; null when missing. */
   versionOf(db: number, key: string): Promise<{version: string; size: number} | null>
   get(db: number, key: string): Promise<Buffer | null>

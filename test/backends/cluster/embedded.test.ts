@@ -1,7 +1,11 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {Readable} from 'node:stream'
 
+import {expect} from 'chai'
+
+import {ConflictError} from '../../../src/backends/errors.js'
 import {createClusterBackend} from '../../../src/backends/cluster/index.js'
 import {describeStorageCompliance} from '../../compliance/storage.js'
 
@@ -16,4 +20,50 @@ describeStorageCompliance('cluster (embedded)', async () => {
     log: () => {},
   })
   return {adapter, teardown: () => fs.rm(dataDir, {recursive: true, force: true})}
+})
+
+describe('directory changes from one process (embedded cluster)', function () {
+  this.timeout(60_000)
+  let dataDir: string
+  let adapter: Awaited<ReturnType<typeof createClusterBackend>>
+
+  before(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-embedded-'))
+    adapter = await createClusterBackend({retries: 0, retryBaseMs: 1, yandexApiUrl: '', localRoot: '', dataDir, log: () => {}})
+  })
+
+  after(async () => {
+    await adapter?.close?.()
+    await fs.rm(dataDir, {recursive: true, force: true})
+  })
+
+  it('lands 200 concurrent uploads into one directory, each exactly once', async () => {
+    await adapter.mkdir('/many')
+    const names = Array.from({length: 200}, (_, i) => `f${i}.txt`)
+    await Promise.all(names.map((name) => adapter.write(`/many/${name}`, Readable.from([Buffer.from(name)]))))
+    const listed = []
+    for await (const entry of adapter.list('/many')) listed.push(entry.name)
+    expect(listed.sort()).to.deep.equal([...names].sort())
+    const back = await adapter.openRead('/many/f137.txt')
+    const chunks: Buffer[] = []
+    for await (const chunk of back) chunks.push(chunk as Buffer)
+    expect(Buffer.concat(chunks).toString()).to.equal('f137.txt')
+  })
+
+  it('fails only the clashing changes of a batch: one of ten concurrent mkdirs of a name wins, and other names still land', async () => {
+    const results = await Promise.allSettled([
+      ...Array.from({length: 10}, () => adapter.mkdir('/clash')),
+      adapter.mkdir('/other-1'),
+      adapter.mkdir('/other-2'),
+    ])
+    const clash = results.slice(0, 10)
+    expect(clash.filter((result) => result.status === 'fulfilled')).to.have.length(1)
+    for (const result of clash.filter((r): r is PromiseRejectedResult => r.status === 'rejected')) {
+      expect(result.reason).to.be.instanceOf(ConflictError)
+    }
+    expect(results.slice(10).map((result) => result.status)).to.deep.equal(['fulfilled', 'fulfilled'])
+    const names = []
+    for await (const entry of adapter.list('/')) names.push(entry.name)
+    expect(names).to.include.members(['clash', 'other-1', 'other-2', 'many'])
+  })
 })
