@@ -115,10 +115,17 @@ export class ServerStore {
 
   constructor(dir: string, options: ServerStoreOptions = {}) {
     // Large values go to blob files (blobs.ts), so LevelDB holds headers and
-    // small values: its default 4 MiB memtable is enough, and keeps an
-    // embedded cluster's memory low. Values that reach LevelDB are small
-    // or already compressed often enough that Snappy is not worth its CPU.
-    this.db = new ClassicLevel<Buffer, Buffer>(dir, {keyEncoding: 'buffer', valueEncoding: 'buffer', compression: false})
+    // small values. A 32 MiB memtable (the default is 4) means fewer flushes
+    // and level-0 compactions under a stream of small writes; it fills only
+    // as writes arrive. Snappy is off: the values that reach LevelDB are
+    // mostly small, and its CPU is not worth it.
+    this.db = new ClassicLevel<Buffer, Buffer>(dir, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      writeBufferSize: 32 * 1024 * 1024,
+      maxFileSize: 32 * 1024 * 1024,
+      compression: false,
+    })
     this.sync = options.syncWrites ?? false
     this.blobs = new BlobStore(dir, this.sync)
     this.cacheLimit = options.cacheBytes ?? 32 * 1024 * 1024
