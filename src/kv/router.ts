@@ -283,6 +283,8 @@ export class KvRouter {
         return bulk(this.infoText(args[1]?.toString('latin1')))
       case 'GETV':
         return n === 2 ? this.getv(internalKey(session.db, args[1])) : wrongArity(name)
+      case 'VERSION':
+        return n === 2 ? this.version(internalKey(session.db, args[1])) : wrongArity(name)
       case 'CAS':
         return n === 4 ? this.cas(internalKey(session.db, args[1]), args[2], args[3]) : wrongArity(name)
       case 'CASDEL':
@@ -386,6 +388,12 @@ export class KvRouter {
     return array([bulk(result.value), integer(result.version)])
   }
 
+  /** The current version of a live key (what GETV would return with the value), or null; no value moves. */
+  private async version(key: Buffer): Promise<Encoded> {
+    const current = await this.newestVersion(key)
+    return current && !current.tomb ? integer(current.version) : NULL_BULK
+  }
+
   /** Compare-and-set: applies only if the key's current version is `expected` (0: absent). */
   private cas(key: Buffer, expectedArg: Buffer, value: Buffer | null): Promise<Encoded> {
     const expected = Number(expectedArg.toString())
@@ -438,7 +446,7 @@ interface OrderState {
   barrier: Promise<unknown> | null
 }
 
-const KEYED_FIRST = new Set(['GET', 'SET', 'GETV', 'CAS', 'CASDEL', 'LOCATE'])
+const KEYED_FIRST = new Set(['GET', 'SET', 'GETV', 'VERSION', 'CAS', 'CASDEL', 'LOCATE'])
 const KEYED_ALL = new Set(['DEL', 'EXISTS'])
 const KEYLESS = new Set(['KEYS', 'DBSIZE'])
 

@@ -129,7 +129,7 @@ describe('kv router (3 servers, RF=2, real processes)', function () {
     expect((await cluster.info()).servers_up).to.equal(3)
   })
 
-  it('offers GETV, CAS, CASDEL and LOCATE, and servers answer direct reads of <db>:<key>', async () => {
+  it('offers GETV, VERSION, CAS, CASDEL and LOCATE, and servers answer direct reads of <db>:<key>', async () => {
     const client = cluster.redis(4)
     const v1 = Number(await client.call('CAS', 'meta', '0', 'first'))
     expect(v1).to.be.greaterThan(0)
@@ -137,8 +137,11 @@ describe('kv router (3 servers, RF=2, real processes)', function () {
     const [value, version] = (await client.call('GETV', 'meta')) as [string, number]
     expect(value).to.equal('first')
     expect(version).to.equal(v1)
+    expect(await client.call('VERSION', 'meta')).to.equal(v1)
+    expect(await client.call('VERSION', 'never-set')).to.equal(null)
     const v2 = Number(await client.call('CAS', 'meta', String(v1), 'second'))
     expect(v2).to.be.greaterThan(v1)
+    expect(await client.call('VERSION', 'meta')).to.equal(v2)
     expect(await client.get('meta')).to.equal('second')
     const addresses = (await client.call('LOCATE', 'meta')) as string[]
     expect(addresses).to.have.length(2)
@@ -153,6 +156,7 @@ describe('kv router (3 servers, RF=2, real processes)', function () {
     expect(await client.call('CASDEL', 'meta', String(v1)).catch((error: Error) => error.message)).to.match(/^CASFAIL/)
     expect(Number(await client.call('CASDEL', 'meta', String(v2)))).to.be.greaterThan(v2)
     expect(await client.get('meta')).to.equal(null)
+    expect(await client.call('VERSION', 'meta')).to.equal(null)
   })
 
   it('cluster status prints the table and --json, from --router or DISK_CLUSTER', async () => {

@@ -90,6 +90,11 @@ export class RespClusterStore implements ClusterStore {
     return {value: asBuffer(reply[0]) ?? Buffer.alloc(0), version: String(reply[1])}
   }
 
+  async currentVersion(db: number, key: string): Promise<string | null> {
+    const reply = await this.call(db, `reading the version of ${key}`, 'VERSION', key)
+    return reply === null ? null : String(reply)
+  }
+
   async compareAndSet(db: number, key: string, expected: string | null, value: Buffer | null): Promise<string | null> {
     try {
       const version =

@@ -47,6 +47,11 @@ export class MetaTree {
 
   /** A directory's record and version. The record is shared and frozen: changes work on copies. */
   private async read(id: string): Promise<{record: DirRecord; version: string | null} | null> {
+    // A record we hold is checked by its version alone: no JSON moves or is
+    // parsed while the directory is unchanged (a download walking a large
+    // directory, or our own uploads into it, whose writes we remember).
+    const held = this.parsed.get(id)
+    if (held && (await this.store.currentVersion(META_DB, dirKey(id))) === held.version) return {record: held.record, version: held.version}
     const found = await this.store.getVersioned(META_DB, dirKey(id))
     if (!found) {
       this.parsed.delete(id)

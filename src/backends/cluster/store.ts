@@ -13,6 +13,8 @@ export interface Versioned {
 export interface ClusterStore {
   /** Reads a value and its version; null when missing. */
   getVersioned(db: number, key: string): Promise<Versioned | null>
+  /** The version getVersioned would return, without the value; null when missing. */
+  currentVersion(db: number, key: string): Promise<string | null>
   /**
    * Writes `value` (or deletes, with null) only if the key's current version
    * is `expected` (null: the key must be missing). Resolves with the new
