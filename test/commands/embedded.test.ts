@@ -4,7 +4,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {collect, runCli, spawnCli} from '../helpers/cli.js'
+import {collect, runCli, spawnCli, type CliResult} from '../helpers/cli.js'
 
 describe('the embedded cluster (the default backend)', function () {
   this.timeout(60_000)
@@ -18,12 +18,23 @@ describe('the embedded cluster (the default backend)', function () {
 
   afterEach(() => fs.rm(work, {recursive: true, force: true}))
 
-  it("runs the README's first command with nothing else running, and keeps the data between commands", async () => {
+  it("runs the README's first command with nothing else running, twice, and keeps the data between commands", async () => {
+    // The command as the README gives it: `npm ci && npx disk-client … && npx disk-client …`.
+    const readme = await fs.readFile(new URL('../../README.md', import.meta.url), 'utf8')
+    const line = readme.split('\n').find((text) => text.startsWith('npm ci && npx disk-client '))
+    expect(line, 'the README has no `npm ci && npx disk-client …` line').to.be.a('string')
+    const commands = line!.split(' && ').slice(1).map((command) => command.replace(/^npx disk-client /, '').split(' '))
+    expect(commands.map((args) => args[0])).to.deep.equal(['upload', 'ls'])
     await fs.writeFile(path.join(work, 'README.md'), '# hello\n')
-    const up = await runCli(['upload', 'README.md', '/docs/README.md'], {env, cwd: work})
-    expect(up.code, up.stderr).to.equal(0)
-    const ls = await runCli(['ls', '-l', '/docs'], {env, cwd: work})
-    expect(ls.code, ls.stderr).to.equal(0)
+    let ls: CliResult = {code: -1, signal: null, stdout: '', stderr: ''}
+    for (let run = 0; run < 2; run++) {
+      for (const args of commands) {
+        const result = await runCli(args, {env, cwd: work})
+        expect(result.code, `${args.join(' ')}: ${result.stderr}`).to.equal(0)
+        if (args[0] === 'ls') ls = result
+      }
+    }
+
     expect(ls.stdout).to.match(/^-\s+8\s+\S+ \S+\s+README\.md\n$/)
     const data = path.join(work, '.local/share/disk-client/cluster')
     expect((await fs.readdir(data)).sort()).to.include.members(['router', 'server0'])
