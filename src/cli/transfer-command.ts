@@ -44,7 +44,7 @@ export abstract class TransferCommand<T extends typeof Command> extends FileComm
         verb: ({cp: 'copy', mv: 'move'} as Record<string, string>)[this.id ?? ''] ?? this.id ?? this.mode,
       })
       progress.stop()
-      const what = result.type === 'dir' && !result.serverSide ? ` (${result.files} files, ${formatBytes(result.bytes)})` : ''
+      const what = result.type === 'dir' && result.files !== null ? ` (${result.files} files, ${formatBytes(result.bytes ?? 0)})` : ''
       this.info(`${this.verb} ${result.source} to ${result.destination}${what}`)
       return result
     } finally {

@@ -29,8 +29,10 @@ export interface TransferResult {
   source: string
   destination: string
   type: 'file' | 'dir'
-  files: number
-  bytes: number
+  /** Files copied or moved; null when a backend did a whole directory server-side and did not count. */
+  files: number | null
+  /** Their bytes; null likewise. */
+  bytes: number | null
   /** True when the backend did it without moving content through us. */
   serverSide: boolean
 }
@@ -63,7 +65,8 @@ export async function transfer(src: Target, dst: Target, mode: Mode, options: Tr
       const entry = await withParents(dst, final, () =>
         serverSide.call(dst.adapter, src.path, final, {overwrite: options.overwrite}),
       )
-      return {source: src.path, destination: final, type: entry.type, files: 0, bytes: 0, serverSide: true}
+      const file = entry.type === 'file'
+      return {source: src.path, destination: final, type: entry.type, files: file ? 1 : null, bytes: file ? (entry.size ?? source.size) : null, serverSide: true}
     }
 
     const result =

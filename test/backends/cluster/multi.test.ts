@@ -86,7 +86,7 @@ describe('files on a 3-server RF=2 cluster, through the CLI', function () {
   it('copies a file server-side without moving piece data', async () => {
     const before = await about()
     const copied = await cli('cp', '/dup/one.bin', '/dup/three.bin', '--json')
-    expect(JSON.parse(copied.stdout)).to.include({serverSide: true})
+    expect(JSON.parse(copied.stdout)).to.include({serverSide: true, type: 'file', files: 1, bytes: 9 * 1024 * 1024})
     const after = await about()
     expect(after.stored).to.equal(before.stored)
     expect(after.used - before.used).to.equal(9 * 1024 * 1024)
