@@ -314,22 +314,12 @@ export class KvRouter {
     return OK
   }
 
-  private async read(key: Buffer): Promise<ReadResult | null> {
-    try {
-      return await this.replicas.read(key)
-    } catch (failure) {
-      if (failure instanceof NoServerError || failure instanceof RespReplyError) throw failure
-      throw new NoServerError()
-    }
+  private read(key: Buffer): Promise<ReadResult | null> {
+    return noServerOnFailure(this.replicas.read(key))
   }
 
-  private async newestVersion(key: Buffer): Promise<Versioned | null> {
-    try {
-      return await this.replicas.newestVersion(key)
-    } catch (failure) {
-      if (failure instanceof NoServerError || failure instanceof RespReplyError) throw failure
-      throw new NoServerError()
-    }
+  private newestVersion(key: Buffer): Promise<Versioned | null> {
+    return noServerOnFailure(this.replicas.newestVersion(key))
   }
 
   private async del(keys: Buffer[]): Promise<Encoded> {
@@ -444,6 +434,16 @@ interface OrderState {
   byKey: Map<string, Promise<unknown>>
   all: Set<Promise<unknown>>
   barrier: Promise<unknown> | null
+}
+
+/** A read that failed for any reason but a server's own error reply means no replica could answer: NOSERVER. */
+async function noServerOnFailure<T>(reading: Promise<T>): Promise<T> {
+  try {
+    return await reading
+  } catch (failure) {
+    if (failure instanceof NoServerError || failure instanceof RespReplyError) throw failure
+    throw new NoServerError()
+  }
 }
 
 const KEYED_FIRST = new Set(['GET', 'SET', 'GETV', 'VERSION', 'CAS', 'CASDEL', 'LOCATE'])
