@@ -6,9 +6,9 @@
  *   'd' + internal key                     →  value (live keys only), or for a
  *                                             blob its size (8 bytes BE)
  * A header's flag byte is 0 (live), 1 (tombstone) or 2 (live, the value in
- * a blob file: see blobs.ts); values of 64 KiB and more are blobs.
+ * a blob file: see blobs.ts); values larger than 64 KiB are blobs.
  * Headers are grouped by bucket so anti-entropy can list one bucket with a
- * range scan; values sit apart so a direct GET is one lookup.
+ * range scan; a read fetches a key's header and value together.
  *
  * Writes queue up and are committed together in one batch; the next batch
  * starts when the previous one is written. A write is answered only after its

@@ -24,6 +24,12 @@ const MAX_CAS_ATTEMPTS = 64
 /** Parsed directory records kept per process. */
 const PARSED_RECORDS = 256
 
+interface QueuedChange {
+  change: (record: DirRecord) => void
+  resolve: (record: DirRecord) => void
+  reject: (error: unknown) => void
+}
+
 /**
  * The directory tree, inode style: each directory is a record under its own
  * random id, and a name links to it. Every change that makes something
@@ -32,12 +38,6 @@ const PARSED_RECORDS = 256
  * yet linked is invisible, which is all a client dying mid-operation leaves.
  * Moves only relink, so a directory moves in O(1).
  */
-interface QueuedChange {
-  change: (record: DirRecord) => void
-  resolve: (record: DirRecord) => void
-  reject: (error: unknown) => void
-}
-
 export class MetaTree {
   private readonly queues = new Map<string, QueuedChange[]>()
   /** Parsed records by id, reused while the stored version is unchanged: parsing a large directory's JSON was most of an upload's CPU. */
@@ -58,8 +58,6 @@ export class MetaTree {
       return id === ROOT_ID ? {record: {entries: {}}, version: null} : null
     }
 
-    const hit = this.parsed.get(id)
-    if (hit?.version === found.version) return {record: hit.record, version: found.version}
     const record = JSON.parse(found.value.toString('utf8')) as DirRecord
     this.remember(id, found.version, record)
     return {record, version: found.version}
@@ -135,19 +133,19 @@ export class MetaTree {
       // One shallow copy per round: every change checks before it sets or
       // deletes a name, so one that throws has changed nothing.
       const record: DirRecord = {entries: {...current.record.entries}}
-      const outcomes = batch.map(({change}) => {
+      const failures = batch.map(({change}) => {
         try {
           change(record)
-          return {record}
+          return null
         } catch (error) {
           return {error}
         }
       })
-      const changed = outcomes.some((outcome) => 'record' in outcome)
-      const version = changed ? await this.store.compareAndSet(META_DB, dirKey(id), current.version, Buffer.from(JSON.stringify(record))) : current.version
+      const changed = failures.includes(null)
+      const version = changed ? await this.store.compareAndSet(META_DB, dirKey(id), current.version, Buffer.from(JSON.stringify(record))) : null
       if (!changed || version !== null) {
-        if (changed && version !== null) this.remember(id, version, record)
-        outcomes.forEach((outcome, i) => ('error' in outcome ? batch[i].reject(outcome.error) : batch[i].resolve(record)))
+        if (version !== null) this.remember(id, version, record)
+        failures.forEach((failure, i) => (failure ? batch[i].reject(failure.error) : batch[i].resolve(record)))
         return
       }
 
