@@ -18,8 +18,9 @@ export interface ViewServiceOptions {
  *
  * Rules (DESIGN.md §6):
  * - the first ping makes view 1 with the pinger as master;
- * - a server that misses `deadPings` ticks is dead; a master or backup that
- *   pings 0 has restarted and lost its data, so it counts as failed too;
+ * - a server that misses `deadPings` ticks is dead; a master that pings 0, or a
+ *   backup that pings 0 once the master acked the view naming it, has restarted
+ *   and lost its data, so it counts as failed too;
  * - nothing changes until the master has acknowledged the current view by
  *   pinging its number (so a dead master that never acked freezes the view);
  * - a failed master is replaced by the backup only, never by an idle server;
@@ -65,7 +66,9 @@ export class ViewService {
       // A master of view 1 that never acked re-pinging 0 lost nothing: there was no data yet.
       if (viewnum === 0 && !(view.number === 1 && !this.acked)) this.restarted.add(name)
       else if (viewnum === view.number && !this.restarted.has(name)) this.acked = true
-    } else if (name === view.backup && viewnum === 0) {
+    } else if (name === view.backup && viewnum === 0 && this.acked) {
+      // Before the master acked this view, a newly named backup pinging 0 has
+      // only not heard of the view yet; after it, the backup lost its copy.
       this.restarted.add(name)
     }
     this.reconfigure()

@@ -139,6 +139,114 @@ describe('replication coordinator (view service over XML-RPC)', function () {
     expect(await view()).to.deep.equal({number: 4, master: 's2', backup: ''})
   })
 
+  // The classic view service's Test1, step for step: each `time.Sleep(PingInterval)`
+  // of the original is one tick(), and each loop runs at most as many rounds.
+  it('passes the classic view service Test1 sequence from start to end', async () => {
+    const [ck1, ck2, ck3] = ['ck1', 'ck2', 'ck3']
+    /** Runs `step` once per tick, up to `rounds` times, until it returns true. */
+    const until = async (rounds: number, step: () => Promise<boolean>) => {
+      for (let i = 0; i < rounds; i++) {
+        if (await step()) return
+        await tick()
+      }
+    }
+    const check = async (master: string, backup: string, number: number) => {
+      expect(await view()).to.deep.equal({number, master, backup})
+      expect(await harness.call(url, 'master')).to.equal(master)
+    }
+
+    expect(await harness.call(url, 'master'), 'a master too soon').to.equal('')
+
+    // First master.
+    await until(DEAD * 2, async () => (await ping(0, ck1)).master === ck1)
+    await check(ck1, '', 1)
+
+    // First backup.
+    let vx = await view()
+    await until(DEAD * 2, async () => {
+      await ping(1, ck1)
+      return (await ping(0, ck2)).backup === ck2
+    })
+    await check(ck1, ck2, vx.number + 1)
+
+    // The backup takes over when the master fails.
+    await ping(2, ck1)
+    vx = await ping(2, ck2)
+    await until(DEAD * 2, async () => {
+      const v = await ping(vx.number, ck2)
+      return v.master === ck2 && v.backup === ''
+    })
+    await check(ck2, '', vx.number + 1)
+
+    // A restarted server becomes backup.
+    vx = await view()
+    await ping(vx.number, ck2)
+    await until(DEAD * 2, async () => {
+      await ping(0, ck1)
+      const v = await ping(vx.number, ck2)
+      return v.master === ck2 && v.backup === ck1
+    })
+    await check(ck2, ck1, vx.number + 1)
+
+    // The master fails: the backup takes over and an idle third server becomes
+    // backup, in one change. ck3 goes on pinging 0 after it is named: it has
+    // not heard of the view yet, which is no restart.
+    vx = await view()
+    await ping(vx.number, ck2)
+    await until(DEAD * 2, async () => {
+      await ping(0, ck3)
+      const v = await ping(vx.number, ck1)
+      if (v.master === ck1 && v.backup === ck3) return true
+      vx = v
+      return false
+    })
+    await check(ck1, ck3, vx.number + 1)
+
+    // A master that restarts (pings 0) is treated as dead even though it pings.
+    vx = await view()
+    await ping(vx.number, ck1)
+    await until(DEAD * 2, async () => {
+      await ping(0, ck1)
+      await ping(vx.number, ck3)
+      return (await view()).master !== ck1
+    })
+    expect((await view()).master, 'the backup becomes master within a few ticks').to.equal(ck3)
+
+    // A dead backup is removed from the view.
+    for (let i = 0; i < DEAD * 3; i++) {
+      await ping((await view()).number, ck3)
+      await tick()
+    }
+    const alone = await view()
+    expect([alone.master, alone.backup]).to.deep.equal([ck3, ''])
+
+    // The service waits for the master's ack before the next change.
+    vx = await view()
+    await until(DEAD * 3, async () => {
+      await ping(0, ck1)
+      await ping(vx.number, ck3)
+      return (await view()).number > vx.number
+    })
+    await check(ck3, ck1, vx.number + 1)
+    const vy = await view()
+    await until(DEAD * 3, async () => (await ping(vy.number, ck1)).number > vy.number)
+    await check(ck3, ck1, vy.number) // ck3 died without acking: ck1 is not promoted
+
+    // An uninitialised server cannot become master.
+    for (let i = 0; i < DEAD * 2; i++) {
+      const v = await view()
+      await ping(v.number, ck1)
+      await ping(0, ck2)
+      await ping(v.number, ck3)
+      await tick()
+    }
+    for (let i = 0; i < DEAD * 2; i++) {
+      await ping(0, ck2)
+      await tick()
+    }
+    expect((await view()).master).to.not.equal(ck2)
+  })
+
   it('answers wrong argument types and unknown methods with faults, and keeps running', async () => {
     expect((await harness.fault(url, 'ping', 'one', 's1')).faultCode).to.equal(-32602)
     expect((await harness.fault(url, 'ping', 0, 5)).faultCode).to.equal(-32602)

@@ -62,6 +62,19 @@ describe('replication ViewService (state machine)', () => {
     expect(vs.ping(0, 's2')).to.deep.equal({number: 3, master: 's1', backup: 's2'})
   })
 
+  it('does not count a newly named backup pinging 0 before the master acked as a restart', () => {
+    const vs = new ViewService()
+    vs.ping(0, 's1')
+    vs.ping(1, 's1')
+    expect(vs.ping(0, 's2')).to.deep.equal({number: 2, master: 's1', backup: 's2'})
+    vs.ping(0, 's2') // s2 has not heard of view 2 yet
+    vs.ping(2, 's1')
+    expect(vs.isAcked()).to.equal(true)
+    expect(vs.view(), 'no extra view with the same master and backup').to.deep.equal({number: 2, master: 's1', backup: 's2'})
+    vs.ping(0, 's2') // now, after the ack, it did restart
+    expect(vs.view()).to.deep.equal({number: 3, master: 's1', backup: 's2'})
+  })
+
   it('prefers another idle server to a restarted one as the new backup', () => {
     const vs = twoServers()
     vs.ping(0, 's3')
