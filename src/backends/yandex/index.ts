@@ -46,7 +46,7 @@ export interface YandexBackendOptions {
   operationPollMs?: number
   /** Longest wait between polls, in ms. Default 4000. */
   operationPollMaxMs?: number
-  /** How long a copy, move or delete may stay in progress before TimeoutError, in ms. Default 30 min. */
+  /** How long a copy, move, delete or a 202-answered upload may stay in progress before TimeoutError, in ms. Default 30 min. */
   operationTimeoutMs?: number
   /** Socket inactivity limit in ms. Default 60 s. */
   timeoutMs?: number
@@ -208,8 +208,9 @@ export class YandexBackend implements StorageAdapter {
     pipeline(source, hashing, (error) => {
       sourceError = error
     })
+    let status: number
     try {
-      await this.http.upload(link, hashing, options.size, context, options.signal)
+      status = await this.http.upload(link, hashing, options.size, context, options.signal)
     } catch (error) {
       hashing.destroy()
       // A source that failed (a dropped download in a cross-backend copy) says more than the upload.
@@ -218,6 +219,8 @@ export class YandexBackend implements StorageAdapter {
 
     if (sourceError) throw sourceError
     const sent = {...hashing.digests(), size: hashing.bytes}
+    // 202: received but still being processed; the file is not on the Disk until the operation ends.
+    if (status === 202) await this.waitForUpload(link, path, context)
     const entry = await this.statAs(path, context)
     try {
       verifyDigests(context, sent, options.expect)
@@ -273,14 +276,40 @@ export class YandexBackend implements StorageAdapter {
    * (built from the operation id where the link has one), so the token goes
    * nowhere else.
    */
-  private async waitFor(link: Link, context: string): Promise<void> {
-    const url = operationUrl(link.href)
+  private waitFor(link: Link, context: string): Promise<void> {
+    return this.pollUntilDone(operationUrl(link.href), context)
+  }
+
+  /**
+   * Waits for an upload the href answered 202: through the operation whose
+   * id came with the link, or, where the link had none, until a stat finds
+   * the file (same backoff and timeout).
+   */
+  private waitForUpload(link: Link, path: string, context: string): Promise<void> {
+    if (link.operation_id) return this.pollUntilDone(`/operations/${encodeURIComponent(link.operation_id)}`, context)
+    return this.pollUntilDone(async () => {
+      try {
+        await this.statAs(path, context)
+        return 'success'
+      } catch (error) {
+        if (error instanceof NotFoundError) return 'in-progress'
+        throw error
+      }
+    }, context)
+  }
+
+  /** The polling loop of waitFor: `status` is an operation URL on the API host, or a function that tells. */
+  private async pollUntilDone(status: string | (() => Promise<Operation['status']>), context: string): Promise<void> {
+    const read =
+      typeof status === 'string'
+        ? () => this.http.call<Operation>({method: 'GET', url: status, context}).then(({data}) => data.status)
+        : status
     const deadline = Date.now() + this.operationTimeoutMs
     let wait = this.pollMs
     for (;;) {
-      const {data} = await this.http.call<Operation>({method: 'GET', url, context})
-      if (data.status === 'success') return
-      if (data.status === 'failed') {
+      const state = await read()
+      if (state === 'success') return
+      if (state === 'failed') {
         throw new OperationFailedError(`${context}: the server reported the operation failed`, {
           backendCode: 'operation status failed',
         })
