@@ -189,7 +189,6 @@ async function copyFile(
     let input: Readable | undefined
     try {
       const ahead = attempt === 0 ? prepared : {}
-      input = await src.adapter.openRead(src.path, {entry: source, prepared: ahead.read})
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           moved += chunk.length
@@ -197,14 +196,33 @@ async function copyFile(
           callback(null, chunk)
         },
       })
-      const body = pipeline(input, counter, () => {})
-      if (isSelfVerifying(input)) markSelfVerifying(body)
-      return await dst.adapter.write(final, body, {
+      const writeOptions = {
         size: source.size ?? undefined,
         overwrite: options.overwrite,
         expect: {md5: source.md5, sha256: source.sha256},
         prepared: ahead.write,
-      })
+      }
+      const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read})
+      if (ahead.read) {
+        // The source's link is resolved already: the destination gets ready while its data request is answered.
+        const writing = dst.adapter.write(final, counter, writeOptions)
+        writing.catch(() => {}) // Awaited below; an early failure must not count as unhandled meanwhile.
+        try {
+          input = await opening
+        } catch (error) {
+          counter.destroy()
+          await writing.catch(() => {})
+          throw error
+        }
+
+        pipeline(input, counter, () => {})
+        return await writing
+      }
+
+      input = await opening
+      const body = pipeline(input, counter, () => {})
+      if (isSelfVerifying(input)) markSelfVerifying(body)
+      return await dst.adapter.write(final, body, writeOptions)
     } catch (error) {
       progress.advance(-moved)
       const retryable = error instanceof TemporaryError || error instanceof IntegrityError
