@@ -34,6 +34,8 @@ const nameOf = (i: number) => (i < FILES / 2 ? `f${String(i).padStart(3, '0')}.b
 
 interface Run {
   seconds: number
+  /** User + system CPU seconds of the process, from GNU time; null without it. */
+  cpu: number | null
   requests: number
   /** Requests by kind, e.g. `GET /resources/download: 200`. */
   kinds: string
@@ -45,13 +47,17 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, standIn: S
   standIn.reset()
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
-    const child = spawn(command, args, {env, stdio: ['ignore', 'ignore', 'pipe']})
+    const child = hasTime
+      ? spawn('/usr/bin/time', ['-f', 'cpu %U %S', command, ...args], {env, stdio: ['ignore', 'ignore', 'pipe']})
+      : spawn(command, args, {env, stdio: ['ignore', 'ignore', 'pipe']})
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     child.on('error', reject)
     child.on('close', (code) => {
       const kinds = [...standIn.counts].map(([kind, n]) => `${kind}: ${n}`).join(', ')
-      resolve({seconds: Number(process.hrtime.bigint() - started) / 1e9, requests: standIn.total(), kinds, code, stderr})
+      const times = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr)
+      const cpu = times ? Number(times[1]) + Number(times[2]) : null
+      resolve({seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu, requests: standIn.total(), kinds, code, stderr})
     })
   })
 }
@@ -77,6 +83,7 @@ const median = (values: number[]) => {
 }
 
 const hasRclone = spawnSync('rclone', ['version'], {stdio: 'ignore'}).status === 0
+const hasTime = spawnSync('/usr/bin/time', ['-f', '', 'true'], {stdio: 'ignore'}).status === 0
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-ytree-'))
 const standIn = await startYandexStandIn(LATENCY_MS)
 let proxy: TlsProxy | undefined
@@ -128,12 +135,13 @@ try {
   const line = (who: string, what: string, runs: Run[]) => {
     const seconds = median(runs.map((r) => r.seconds))
     const perFile = median(runs.map((r) => r.requests)) / FILES
-    console.log(`${who.padEnd(11)} ${what.padEnd(8)} median ${seconds.toFixed(2)} s  (${runs.map((r) => r.seconds.toFixed(2)).join(', ')})  ${perFile.toFixed(2)} requests a file`)
+    const cpu = runs.every((r) => r.cpu !== null) ? `  CPU ${median(runs.map((r) => r.cpu!)).toFixed(2)} s` : ''
+    console.log(`${who.padEnd(11)} ${what.padEnd(8)} median ${seconds.toFixed(2)} s  (${runs.map((r) => r.seconds.toFixed(2)).join(', ')})${cpu}  ${perFile.toFixed(2)} requests a file`)
     console.log(`${''.padEnd(20)} ${runs[0].kinds}`)
     return seconds
   }
 
-  console.log(`${FILES} files of ${SIZE / 1024} KiB, ${LATENCY_MS} ms a request, --transfers ${TRANSFERS}, ${RUNS} runs`)
+  console.log(`${FILES} files of ${SIZE / 1024} KiB, ${LATENCY_MS} ms a request, --transfers ${TRANSFERS}, ${RUNS} runs; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`)
   const dcUp = line('disk-client', 'upload', results.dcUp)
   const dcDown = line('disk-client', 'download', results.dcDown)
   if (rclone && proxy) {
