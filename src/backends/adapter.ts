@@ -39,10 +39,29 @@ export interface WriteOptions {
   /** Called with the number of bytes sent so far. */
   onProgress?: (bytes: number) => void
   signal?: AbortSignal
+  /** What `prepareWrite` resolved ahead for this path; used at most once, ignored when stale or not the backend's. */
+  prepared?: Prepared
 }
 
 export interface ReadOptions {
   signal?: AbortSignal
+  /**
+   * The file as the caller already listed or stat'ed it: a backend may trust
+   * it instead of asking again (the content is still verified against its
+   * hashes by whoever writes it).
+   */
+  entry?: Entry
+  /** What `prepareRead` resolved ahead for this file; used at most once, ignored when stale or not the backend's. */
+  prepared?: Prepared
+}
+
+/**
+ * Whatever a backend resolved ahead of one read or write (Yandex: the
+ * download or upload link), opaque to callers, who hand it back once.
+ */
+export interface Prepared {
+  /** The path it was resolved for. */
+  readonly path: string
 }
 
 export interface TransferOptions {
@@ -117,6 +136,16 @@ export interface StorageAdapter {
 
   /** Quota and usage. */
   about?(): Promise<About>
+
+  /**
+   * Resolves ahead what opening `entry` will need (rclone's checkers), so its
+   * round trips overlap other files' data; the result goes to `openRead` as
+   * `prepared`. May reject with anything: callers then just open without it.
+   */
+  prepareRead?(entry: Entry, options?: ReadOptions): Promise<Prepared>
+
+  /** Resolves ahead what writing `path` with these options will need; the result goes to `write` as `prepared`. */
+  prepareWrite?(path: string, options?: WriteOptions): Promise<Prepared>
 
   /** Hashes the backend reports in `Entry`, strongest last. Empty or absent: none. */
   readonly hashes?: readonly HashName[]

@@ -1,12 +1,12 @@
 import {pipeline, Transform, type Readable} from 'node:stream'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {Entry} from '../backends/adapter.js'
+import type {Entry, Prepared} from '../backends/adapter.js'
 import {DiskError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
 import {isSelfVerifying, markSelfVerifying} from '../backends/hashing.js'
 import {isWithin, joinPath, parentOf} from '../backends/remote-path.js'
 import {backoffDelay} from '../backends/retry.js'
-import {runPool} from './pool.js'
+import {prefetch, runPool} from './pool.js'
 import {type Progress, silentProgress} from './progress.js'
 import type {Target} from './session.js'
 import {ensureDir, mkdirParents, rebase, walk} from './tree.js'
@@ -16,6 +16,8 @@ export interface TransferOptions {
   overwrite?: boolean
   /** Files moved in parallel. */
   transfers?: number
+  /** Files whose transfers are prepared ahead (links resolved) while others move data; rclone's --checkers. Default 8. */
+  checkers?: number
   /** Attempts after the first, per file, for temporary failures and hash mismatches. */
   retries?: number
   retryBaseMs?: number
@@ -129,8 +131,11 @@ async function streamTree(src: Target, dst: Target, final: string, options: Tran
     }
   }
 
-  const failures = await runPool(filesToCopy(), options.transfers ?? 4, (entry) =>
-    copyFile({...src, path: entry.path}, entry, dst, rebase(entry.path, src.path, final), options).then(
+  const ahead = prefetch(filesToCopy(), options.checkers ?? 8, (entry) =>
+    prepareBoth(src, entry, dst, rebase(entry.path, src.path, final), options),
+  )
+  const failures = await runPool(ahead, options.transfers ?? 4, ({item: entry, prepared}) =>
+    copyFile({...src, path: entry.path}, entry, dst, rebase(entry.path, src.path, final), options, prepared).then(
       () => {},
       (error: unknown) => {
         throw addContext(error, entry.path)
@@ -146,15 +151,44 @@ async function streamTree(src: Target, dst: Target, final: string, options: Tran
   return {source: src.path, destination: final, type: 'dir', files, bytes, serverSide: false}
 }
 
-/** Streams one file, retrying temporary failures and hash mismatches with a fresh read each time. */
-async function copyFile(src: Target, source: Entry, dst: Target, final: string, options: TransferOptions): Promise<Entry> {
+interface PreparedPair {
+  read?: Prepared
+  write?: Prepared
+}
+
+/**
+ * Asks both backends to resolve ahead what this file's transfer will need
+ * (where they can). A side that cannot is left to do it in copyFile, which
+ * then also reports its error.
+ */
+async function prepareBoth(src: Target, source: Entry, dst: Target, final: string, options: TransferOptions): Promise<PreparedPair> {
+  const [read, write] = await Promise.all([
+    src.adapter.prepareRead?.(source).catch(() => undefined),
+    dst.adapter.prepareWrite?.(final, {size: source.size ?? undefined, overwrite: options.overwrite}).catch(() => undefined),
+  ])
+  return {read, write}
+}
+
+/**
+ * Streams one file, retrying temporary failures and hash mismatches with a
+ * fresh read each time. What was prepared ahead serves the first attempt
+ * only: a retry resolves everything again (a failed link is dead).
+ */
+async function copyFile(
+  src: Target,
+  source: Entry,
+  dst: Target,
+  final: string,
+  options: TransferOptions,
+  prepared: PreparedPair = {},
+): Promise<Entry> {
   const progress = options.progress ?? silentProgress
   const retries = options.retries ?? 5
   for (let attempt = 0; ; attempt++) {
     let moved = 0
     let input: Readable | undefined
     try {
-      input = await src.adapter.openRead(src.path)
+      const ahead = attempt === 0 ? prepared : {}
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           moved += chunk.length
@@ -162,13 +196,33 @@ async function copyFile(src: Target, source: Entry, dst: Target, final: string, 
           callback(null, chunk)
         },
       })
-      const body = pipeline(input, counter, () => {})
-      if (isSelfVerifying(input)) markSelfVerifying(body)
-      return await dst.adapter.write(final, body, {
+      const writeOptions = {
         size: source.size ?? undefined,
         overwrite: options.overwrite,
         expect: {md5: source.md5, sha256: source.sha256},
-      })
+        prepared: ahead.write,
+      }
+      const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read})
+      if (ahead.read) {
+        // The source's link is resolved already: the destination gets ready while its data request is answered.
+        const writing = dst.adapter.write(final, counter, writeOptions)
+        writing.catch(() => {}) // Awaited below; an early failure must not count as unhandled meanwhile.
+        try {
+          input = await opening
+        } catch (error) {
+          counter.destroy()
+          await writing.catch(() => {})
+          throw error
+        }
+
+        pipeline(input, counter, () => {})
+        return await writing
+      }
+
+      input = await opening
+      const body = pipeline(input, counter, () => {})
+      if (isSelfVerifying(input)) markSelfVerifying(body)
+      return await dst.adapter.write(final, body, writeOptions)
     } catch (error) {
       progress.advance(-moved)
       const retryable = error instanceof TemporaryError || error instanceof IntegrityError

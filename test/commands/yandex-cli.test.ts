@@ -121,6 +121,20 @@ describe('file commands through the CLI (yandex backend, nock)', function () {
     expect(disk.read('/src/a.txt')?.toString()).to.equal('a')
   })
 
+  it('uploads a file the upload host answers 202: waits for the operation, exit 0; a failed one exits 1', async () => {
+    disk.asyncUploads = true
+    const content = randomBytes(50_000)
+    await fs.writeFile(path.join(work, 'large.bin'), content)
+    const ok = await cli('upload', path.join(work, 'large.bin'), '/large.bin')
+    expect(ok.code, ok.stderr).to.equal(0)
+    expect(disk.read('/large.bin')?.equals(content)).to.equal(true)
+    disk.failOperations = true
+    const failed = await cli('upload', path.join(work, 'large.bin'), '/again.bin')
+    expect(failed.code).to.equal(1)
+    expect(errorLine(failed)).to.match(/^Error: cannot upload .*again\.bin: .*failed/)
+    expect(disk.tree.has('/again.bin')).to.equal(false)
+  })
+
   it('copies across backends, yandex to local, streamed', async () => {
     disk.addFile('/a.txt', 'from yandex')
     const root = path.join(work, 'local-root')

@@ -140,8 +140,9 @@ export class YandexHttp {
    * Streams `body` to an upload href with the method the API gave. Nothing is
    * buffered: redirects are off (following one would mean keeping the body).
    * Not retried here: the stream is spent, and a failed link is dead.
+   * Resolves with the status: 201 stored, 202 accepted but still being processed.
    */
-  async upload(link: Link, body: Readable, size: number | undefined, context: string, signal?: AbortSignal): Promise<void> {
+  async upload(link: Link, body: Readable, size: number | undefined, context: string, signal?: AbortSignal): Promise<number> {
     const headers: Record<string, string> = {'Content-Type': 'application/octet-stream'}
     if (size !== undefined) headers['Content-Length'] = String(size)
     let response: AxiosResponse
@@ -168,6 +169,8 @@ export class YandexHttp {
 
       throw apiError(response.status, response.data, response.headers, context)
     }
+
+    return response.status
   }
 
   /**

@@ -7,6 +7,7 @@ import type {
   BackendFactory,
   Entry,
   HashName,
+  Prepared,
   ReadOptions,
   RemoveOptions,
   StorageAdapter,
@@ -46,8 +47,10 @@ export interface YandexBackendOptions {
   operationPollMs?: number
   /** Longest wait between polls, in ms. Default 4000. */
   operationPollMaxMs?: number
-  /** How long a copy, move or delete may stay in progress before TimeoutError, in ms. Default 30 min. */
+  /** How long a copy, move, delete or a 202-answered upload may stay in progress before TimeoutError, in ms. Default 30 min. */
   operationTimeoutMs?: number
+  /** How long a link resolved ahead (prepareRead, prepareWrite) is trusted, in ms; older ones are resolved again. Default 5 min. */
+  preparedMaxAgeMs?: number
   /** Socket inactivity limit in ms. Default 60 s. */
   timeoutMs?: number
   /** Diagnostic lines (retries). Default: none. */
@@ -82,6 +85,8 @@ export class YandexBackend implements StorageAdapter {
   private readonly pollMs: number
   private readonly pollMaxMs: number
   private readonly operationTimeoutMs: number
+  private readonly preparedMaxAgeMs: number
+  private readonly log: (message: string) => void
 
   constructor(options: YandexBackendOptions) {
     if (!options.token) {
@@ -100,6 +105,8 @@ export class YandexBackend implements StorageAdapter {
     this.pollMs = options.operationPollMs ?? 250
     this.pollMaxMs = options.operationPollMaxMs ?? 4000
     this.operationTimeoutMs = options.operationTimeoutMs ?? 30 * 60_000
+    this.preparedMaxAgeMs = options.preparedMaxAgeMs ?? 5 * 60_000
+    this.log = options.log ?? (() => {})
   }
 
   private toEntry(resource: Resource): Entry {
@@ -169,38 +176,77 @@ export class YandexBackend implements StorageAdapter {
     if (response.status === 202 && response.data) await this.waitFor(response.data, context)
   }
 
+  /**
+   * Opens a file through a download link. A listed `entry` spares the stat,
+   * and a link resolved ahead spares the link request; when that link fails
+   * (it may have expired), a fresh one is asked for.
+   */
   async openRead(path: string, options: ReadOptions = {}): Promise<Readable> {
     const context = `cannot read ${path}`
-    const entry = await this.statAs(path, context)
+    const entry = options.entry?.path === path ? options.entry : await this.statAs(path, context)
     if (entry.type === 'dir') throw new UsageError(`${context}: is a directory`)
+    const ahead = this.takePrepared(options.prepared, path)
+    if (ahead) {
+      try {
+        return await this.http.download(ahead, context, options.signal)
+      } catch (error) {
+        if (options.signal?.aborted) throw error
+        this.log(`yandex: ${(error as Error).message}; asking for a new download link`)
+      }
+    }
+
     // Link and body are retried together: a link whose host failed is not reused.
     return this.http.retrying(
       context,
-      async () => {
-        const {data: link} = await this.http.call<Link>({
-          method: 'GET',
-          url: '/resources/download',
-          params: {path: toDiskPath(path)},
-          context,
-          retry: false,
-          signal: options.signal,
-        })
-        return this.http.download(link, context, options.signal)
-      },
+      async () => this.http.download(await this.downloadLink(path, context, false, options.signal), context, options.signal),
       options.signal,
     )
   }
 
-  async write(path: string, source: Readable, options: WriteOptions = {}): Promise<Entry> {
-    const context = `cannot write ${path}`
-    const {data: link} = await this.http.call<Link>({
+  /** Resolves the download link of a listed file ahead of its transfer. */
+  async prepareRead(entry: Entry, options: ReadOptions = {}): Promise<Prepared> {
+    const context = `cannot read ${entry.path}`
+    if (entry.type === 'dir') throw new UsageError(`${context}: is a directory`)
+    return new PreparedLink(this, entry.path, await this.downloadLink(entry.path, context, false, options.signal))
+  }
+
+  /** Resolves the upload link of `path` ahead of its transfer (for the same `overwrite`). */
+  async prepareWrite(path: string, options: WriteOptions = {}): Promise<Prepared> {
+    const overwrite = Boolean(options.overwrite)
+    return new PreparedLink(this, path, await this.uploadLink(path, `cannot write ${path}`, overwrite, false, options.signal), overwrite)
+  }
+
+  private async downloadLink(path: string, context: string, retry: boolean, signal?: AbortSignal): Promise<Link> {
+    const request = {method: 'GET', url: '/resources/download', params: {path: toDiskPath(path)}, context, retry, signal} as const
+    return (await this.http.call<Link>(request)).data
+  }
+
+  private async uploadLink(path: string, context: string, overwrite: boolean, retry: boolean, signal?: AbortSignal): Promise<Link> {
+    const {data} = await this.http.call<Link>({
       method: 'GET',
       url: '/resources/upload',
-      params: {path: toDiskPath(path), overwrite: Boolean(options.overwrite)},
+      params: {path: toDiskPath(path), overwrite},
       context,
       conflictHint: 'use --overwrite',
-      signal: options.signal,
+      retry,
+      signal,
     })
+    return data
+  }
+
+  /** The link of a prepared transfer, once, if it is this backend's, for this path and options, and young enough. */
+  private takePrepared(prepared: Prepared | undefined, path: string, overwrite?: boolean): Link | undefined {
+    if (!(prepared instanceof PreparedLink) || prepared.owner !== this || prepared.path !== path || prepared.used) return undefined
+    prepared.used = true
+    if (Date.now() - prepared.at > this.preparedMaxAgeMs || prepared.overwrite !== overwrite) return undefined
+    return prepared.link
+  }
+
+  async write(path: string, source: Readable, options: WriteOptions = {}): Promise<Entry> {
+    const context = `cannot write ${path}`
+    const overwrite = Boolean(options.overwrite)
+    const link =
+      this.takePrepared(options.prepared, path, overwrite) ?? (await this.uploadLink(path, context, overwrite, true, options.signal))
 
     // Hash on the way out, so the content is read once.
     const hashing = new HashingStream((total) => options.onProgress?.(total))
@@ -208,8 +254,9 @@ export class YandexBackend implements StorageAdapter {
     pipeline(source, hashing, (error) => {
       sourceError = error
     })
+    let status: number
     try {
-      await this.http.upload(link, hashing, options.size, context, options.signal)
+      status = await this.http.upload(link, hashing, options.size, context, options.signal)
     } catch (error) {
       hashing.destroy()
       // A source that failed (a dropped download in a cross-backend copy) says more than the upload.
@@ -218,6 +265,8 @@ export class YandexBackend implements StorageAdapter {
 
     if (sourceError) throw sourceError
     const sent = {...hashing.digests(), size: hashing.bytes}
+    // 202: received but still being processed; the file is not on the Disk until the operation ends.
+    if (status === 202) await this.waitForUpload(link, path, context)
     const entry = await this.statAs(path, context)
     try {
       verifyDigests(context, sent, options.expect)
@@ -273,14 +322,40 @@ export class YandexBackend implements StorageAdapter {
    * (built from the operation id where the link has one), so the token goes
    * nowhere else.
    */
-  private async waitFor(link: Link, context: string): Promise<void> {
-    const url = operationUrl(link.href)
+  private waitFor(link: Link, context: string): Promise<void> {
+    return this.pollUntilDone(operationUrl(link.href), context)
+  }
+
+  /**
+   * Waits for an upload the href answered 202: through the operation whose
+   * id came with the link, or, where the link had none, until a stat finds
+   * the file (same backoff and timeout).
+   */
+  private waitForUpload(link: Link, path: string, context: string): Promise<void> {
+    if (link.operation_id) return this.pollUntilDone(`/operations/${encodeURIComponent(link.operation_id)}`, context)
+    return this.pollUntilDone(async () => {
+      try {
+        await this.statAs(path, context)
+        return 'success'
+      } catch (error) {
+        if (error instanceof NotFoundError) return 'in-progress'
+        throw error
+      }
+    }, context)
+  }
+
+  /** The polling loop of waitFor: `status` is an operation URL on the API host, or a function that tells. */
+  private async pollUntilDone(status: string | (() => Promise<Operation['status']>), context: string): Promise<void> {
+    const read =
+      typeof status === 'string'
+        ? () => this.http.call<Operation>({method: 'GET', url: status, context}).then(({data}) => data.status)
+        : status
     const deadline = Date.now() + this.operationTimeoutMs
     let wait = this.pollMs
     for (;;) {
-      const {data} = await this.http.call<Operation>({method: 'GET', url, context})
-      if (data.status === 'success') return
-      if (data.status === 'failed') {
+      const state = await read()
+      if (state === 'success') return
+      if (state === 'failed') {
         throw new OperationFailedError(`${context}: the server reported the operation failed`, {
           backendCode: 'operation status failed',
         })
@@ -294,6 +369,20 @@ export class YandexBackend implements StorageAdapter {
       wait = Math.min(wait * 2, this.pollMaxMs)
     }
   }
+}
+
+/** A link resolved ahead of a transfer; good once, for a limited time (a failed link is dead). */
+class PreparedLink implements Prepared {
+  readonly at = Date.now()
+  used = false
+
+  constructor(
+    readonly owner: YandexBackend,
+    readonly path: string,
+    readonly link: Link,
+    /** For upload links: the overwrite flag they were asked with. */
+    readonly overwrite?: boolean,
+  ) {}
 }
 
 /** `/operations/ID` (or `?id=ID`) of an operation link, resolved against the API base by the HTTP layer. */

@@ -2,7 +2,7 @@
 // nock interceptors whose replies act on an in-memory tree. It has the API
 // host (OAuth required), a separate upload host, a download host that
 // redirects to a storage host, and 202 + /operations for directory copy, move
-// and delete, like the real service. Nothing reaches the network.
+// and delete (and, when asked, for uploads), like the real service. Nothing reaches the network.
 import {createHash, randomBytes} from 'node:crypto'
 import nock from 'nock'
 
@@ -25,6 +25,12 @@ export interface FakeDiskOptions {
   asyncDirectories?: boolean
   /** How many polls an operation answers `in-progress` before it ends (default 1). */
   operationPolls?: number
+  /**
+   * The upload href answers 202 (received, still being processed) and the file
+   * appears only once its operation (`/operations/{operation_id}`) ends, as
+   * the real service does with large files (default false).
+   */
+  asyncUploads?: boolean
 }
 
 /** A one-off (or `times`-off) answer that replaces the fake's own, for fault injection. */
@@ -102,6 +108,7 @@ export class FakeYandexDisk {
   totalSpace: number
   asyncDirectories: boolean
   operationPolls: number
+  asyncUploads: boolean
   /** Operations created while this is set end `failed`, changing nothing. */
   failOperations = false
   /** The next upload is stored with its first byte flipped, as a corrupting store would. */
@@ -128,6 +135,7 @@ export class FakeYandexDisk {
     this.totalSpace = options.totalSpace ?? 10 * 2 ** 30
     this.asyncDirectories = options.asyncDirectories ?? true
     this.operationPolls = options.operationPolls ?? 1
+    this.asyncUploads = options.asyncUploads ?? false
     this.tree.set('/', {type: 'dir', created: now(), modified: now()})
   }
 
@@ -459,8 +467,15 @@ export class FakeYandexDisk {
       this.corruptNextUpload = false
     }
 
-    this.tree.set(target.path, this.fileNode(stored))
-    return [201, 'Created', TEXT_HEADERS]
+    const store = () => this.tree.set(target.path, this.fileNode(stored))
+    if (!this.asyncUploads) {
+      store()
+      return [201, 'Created', TEXT_HEADERS]
+    }
+
+    // The upload link's operation_id names the operation that finishes storing it.
+    this.operations.set(id, {pollsLeft: this.operationPolls, fail: this.failOperations, apply: store, status: 'in-progress'})
+    return [202, 'Accepted', TEXT_HEADERS]
   }
 
   private downloadLink(path: string): Reply {

@@ -211,6 +211,67 @@ describe('Yandex.Disk backend rules', function () {
     })
   })
 
+  describe('uploads answered 202 (accepted, still being processed)', () => {
+    it('polls the operation named by the link through two in-progress answers to success, then stats and verifies the hash', async () => {
+      fake!.stop()
+      const content = 'processed later'
+      const order: string[] = []
+      const api = nock(API)
+        .get('/v1/disk/resources/upload')
+        .query({path: 'disk:/late.txt', overwrite: 'false'})
+        .reply(200, {operation_id: 'op-42', href: 'https://uploader1j.disk.yandex.net/upload-target/42', method: 'PUT', templated: false})
+        .get('/v1/disk/operations/op-42')
+        .times(2)
+        .reply(() => (order.push('in-progress'), [200, {status: 'in-progress'}]))
+        .get('/v1/disk/operations/op-42')
+        .reply(() => (order.push('success'), [200, {status: 'success'}]))
+        .get('/v1/disk/resources')
+        .query((query) => query.path === 'disk:/late.txt')
+        .reply(() => (order.push('stat'), [200, fileResource('/late.txt', content)]))
+      const uploader = nock('https://uploader1j.disk.yandex.net')
+        .put('/upload-target/42', content)
+        .reply(() => (order.push('put'), [202, 'Accepted']))
+      const entry = await upload(adapterFor({apiUrl: `${API}/v1/disk`}), '/late.txt', Buffer.from(content))
+      expect(entry).to.deep.include({path: '/late.txt', size: content.length, md5: md5(content), sha256: sha256(content)})
+      expect(order).to.deep.equal(['put', 'in-progress', 'in-progress', 'success', 'stat'])
+      api.done()
+      uploader.done()
+    })
+
+    it('waits for the stand-in\'s operation before the stat, which would not find the file earlier', async () => {
+      fake!.asyncUploads = true
+      fake!.operationPolls = 2
+      const content = randomBytes(30_000)
+      const entry = await upload(adapterFor(), '/big.bin', content)
+      expect(entry).to.deep.include({path: '/big.bin', size: content.length, md5: md5(content)})
+      expect(fake!.read('/big.bin')?.equals(content)).to.equal(true)
+      const polls = fake!.requests.filter((r) => r.uri.startsWith('/v1/disk/operations/'))
+      expect(polls).to.have.length(3)
+    })
+
+    it('reports an upload operation that ends failed as OperationFailedError (exit 1), storing nothing', async () => {
+      fake!.asyncUploads = true
+      fake!.failOperations = true
+      const error = await rejection(upload(adapterFor(), '/lost.bin', Buffer.from('never stored')))
+      expect(error).to.be.instanceOf(OperationFailedError)
+      expect((error as OperationFailedError).exitCode).to.equal(ExitCode.OTHER)
+      expect(error.message).to.match(/^cannot write \/lost\.bin: .*failed/)
+      expect(fake!.tree.has('/lost.bin')).to.equal(false)
+    })
+
+    it('gives up on an upload operation that never ends with TimeoutError (exit 5) after the operation timeout', async () => {
+      fake!.asyncUploads = true
+      fake!.operationPolls = 1_000_000
+      const started = Date.now()
+      const error = await rejection(upload(adapterFor({operationTimeoutMs: 80}), '/stuck.bin', Buffer.from('stuck')))
+      expect(error).to.be.instanceOf(TimeoutError)
+      expect((error as TimeoutError).exitCode).to.equal(ExitCode.TEMPORARY)
+      expect(error.message).to.match(/^cannot write \/stuck\.bin: .*still in progress/)
+      expect(Date.now() - started).to.be.below(5000)
+      expect(fake!.requests.filter((r) => r.uri.startsWith('/v1/disk/operations/')).length).to.be.at.least(2)
+    })
+  })
+
   describe('the token', () => {
     it('follows a redirected download (302 to another host) without ever sending the token there', async () => {
       fake!.stop()
