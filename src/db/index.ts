@@ -1,0 +1,10 @@
+/**
+ * `src/db/`: a main database with replicas over the Redis replication
+ * protocol (DESIGN.md §11). The one door: commands and tests import from here.
+ */
+export {DbMain, type DbMainOptions, type SyncMode} from './main.js'
+export {Dataset} from './dataset.js'
+export {Backlog} from './backlog.js'
+export {RdbReader, writeRdb, rdbSize, RDB_WRITE_VERSION, type RdbEntry, type Snapshot} from './rdb.js'
+export {Crc64} from './crc64.js'
+export {lzfDecompress} from './lzf.js'
