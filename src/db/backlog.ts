@@ -17,11 +17,8 @@ export class Backlog {
 
   append(data: Buffer): void {
     this.offset += data.length
-    if (data.length >= this.size) {
-      data.copy(this.ring, 0, data.length - this.size)
-      this.histlen = this.size
-      return
-    }
+    // Only the last `size` bytes can be kept; byte at offset o lives at (o - 1) % size.
+    if (data.length > this.size) data = data.subarray(data.length - this.size)
     const at = (this.offset - data.length) % this.size
     const first = Math.min(data.length, this.size - at)
     data.copy(this.ring, at, 0, first)

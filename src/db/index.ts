@@ -9,3 +9,4 @@ export {RdbReader, writeRdb, rdbSize, RDB_WRITE_VERSION, type RdbEntry, type Sna
 export {Crc64} from './crc64.js'
 export {lzfDecompress} from './lzf.js'
 export {DbReplica, type DbReplicaOptions} from './replica.js'
+export {syncReplicas, fetchReads, parseReads, type ReadStats} from './admin.js'
