@@ -1,5 +1,6 @@
 // A real redis-server as the replica of our main (`redis-server --replicaof`).
 import {expect} from 'chai'
+import {spawn} from 'node:child_process'
 import path from 'node:path'
 import type {Redis} from 'ioredis'
 
@@ -95,5 +96,20 @@ describe('db main with a real redis-server replica', function () {
     await m.set('after-partial', 'y')
     expect(await m.wait(1, 2000)).to.equal(1)
     expect(await r.get('after-partial')).to.equal('y')
+  })
+
+  it('serves legacy SYNC to redis-cli --replica', async () => {
+    const cli = spawn('redis-cli', ['-p', String(main!.port), '--replica'], {stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    cli.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    cli.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    try {
+      await waitFor(() => /SYNC done/.test(out), 10_000, 'redis-cli SYNC done')
+      expect(out).to.match(/SYNC with master, discarding \d+ bytes of bulk transfer/)
+      await m.set('seen-by-cli', 'yes')
+      await waitFor(() => out.includes('"SET","seen-by-cli","yes"'), 10_000, 'the write in the stream')
+    } finally {
+      cli.kill('SIGKILL')
+    }
   })
 })
