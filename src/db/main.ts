@@ -54,7 +54,11 @@ interface ReplicaLink {
   lastAckAt: number
   /** Stream bytes produced while the snapshot is being sent. */
   buffered: Buffer[] | null
+  bufferedBytes: number
 }
+
+/** Stream bytes a replica may have unsent before its link is closed (Redis's replica hard limit). */
+const REPLICA_OUTPUT_LIMIT = 256 * 1024 * 1024
 
 interface Waiter {
   target: number
@@ -154,9 +158,35 @@ export class DbMain {
   private append(bytes: Buffer): void {
     this.backlog.append(bytes)
     for (const link of this.links.values()) {
-      if (link.state === 'online') link.socket.write(bytes)
-      else if (link.buffered) link.buffered.push(bytes)
+      if (link.state === 'online') {
+        // The writes of one tick leave in one syscall per replica.
+        if (!this.corked.has(link.socket)) {
+          link.socket.cork()
+          this.corked.add(link.socket)
+          if (this.corked.size === 1) process.nextTick(this.uncork)
+        }
+        link.socket.write(bytes)
+        if (link.socket.writableLength > REPLICA_OUTPUT_LIMIT) this.dropSlowReplica(link)
+      } else if (link.buffered) {
+        link.buffered.push(bytes)
+        link.bufferedBytes += bytes.length
+        if (link.bufferedBytes > REPLICA_OUTPUT_LIMIT) this.dropSlowReplica(link)
+      }
     }
+  }
+
+  /** Like Redis's client-output-buffer-limit for replicas: one that cannot keep up is cut off (it will resync). */
+  private dropSlowReplica(link: ReplicaLink): void {
+    this.options.log?.(`replica ${link.ip}:${link.listeningPort} is more than ${REPLICA_OUTPUT_LIMIT} bytes behind; closing its link`)
+    this.links.delete(link.socket)
+    link.buffered = null
+    link.socket.destroy()
+  }
+
+  private readonly corked = new Set<net.Socket>()
+  private readonly uncork = (): void => {
+    for (const socket of this.corked) socket.uncork()
+    this.corked.clear()
   }
 
   private feed(db: number, bytes: Buffer): void {
@@ -190,7 +220,7 @@ export class DbMain {
   private link(socket: net.Socket): ReplicaLink {
     let link = this.links.get(socket) ?? this.handshakes.get(socket)
     if (!link) {
-      link = {socket, ip: socket.remoteAddress?.replace(/^::ffff:/, '') ?? '?', listeningPort: socket.remotePort ?? 0, state: 'wait_bgsave', ackOffset: 0, lastAckAt: Date.now(), buffered: null}
+      link = {socket, ip: socket.remoteAddress?.replace(/^::ffff:/, '') ?? '?', listeningPort: socket.remotePort ?? 0, state: 'wait_bgsave', ackOffset: 0, lastAckAt: Date.now(), buffered: null, bufferedBytes: 0}
       this.handshakes.set(socket, link)
     }
     return link
@@ -228,6 +258,7 @@ export class DbMain {
     this.streamDb = -1
     link.state = 'send_bulk'
     link.buffered = []
+    link.bufferedBytes = 0
     this.links.set(socket, link)
     const size = rdbSize(snapshot)
     this.options.log?.(`replica ${link.ip}:${link.listeningPort}: full resync at offset ${this.backlog.offset}, ${size} bytes of RDB`)
@@ -247,7 +278,8 @@ export class DbMain {
       }
     }
     if (socket.destroyed) return
-    for (const bytes of link.buffered ?? []) socket.write(bytes)
+    if (!link.buffered) return // dropped meanwhile
+    for (const bytes of link.buffered) socket.write(bytes)
     link.buffered = null
     link.state = 'online'
   }

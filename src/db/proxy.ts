@@ -12,8 +12,9 @@
  * every replica that is up has acknowledged an offset at least that of the
  * main when the write was answered (the first poll started after it).
  *
- * Each client connection has its own upstream connections (opened when
- * first needed, following its SELECT); replies are passed back as raw bytes.
+ * Each client connection has its own connection to the main (following its
+ * SELECT); reads to replicas share one connection per replica and database.
+ * Replies are passed back as raw bytes.
  */
 import net from 'node:net'
 
@@ -98,8 +99,20 @@ class Upstream {
     if (this.closed) return Promise.reject(new UpstreamError(`${formatHostPort(this.address)} is unreachable`))
     return new Promise((resolve, reject) => {
       this.waiting.push({resolve, reject})
+      // Commands sent in one tick (from many clients, on a shared upstream) leave in one write.
+      if (!this.corked) {
+        this.corked = true
+        this.socket.cork()
+        process.nextTick(this.uncork)
+      }
       for (const part of encodeCommand(args)) this.socket.write(part)
     })
+  }
+
+  private corked = false
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.socket.uncork()
   }
 
   close(): void {
@@ -157,7 +170,6 @@ interface ReplicaState {
 interface ClientState {
   session: Session
   main: Upstream | null
-  replicas: Array<Upstream | null>
   /** Read-your-writes: waiting for the main's offset after a write (null), then that offset. */
   rywTarget: number | null
   rywActive: boolean
@@ -209,6 +221,7 @@ export class DbProxy {
     for (const socket of this.sockets) socket.destroy()
     this.mainProbe?.close()
     for (const replica of this.replicas) replica.probe?.close()
+    for (const upstream of this.shared.values()) upstream.close()
     await new Promise<void>((resolve) => this.tcp.close(() => resolve()))
   }
 
@@ -296,12 +309,11 @@ export class DbProxy {
 
   private accept(socket: net.Socket): void {
     this.sockets.add(socket)
-    const state: ClientState = {session: {db: 0}, main: null, replicas: this.replicas.map(() => null), rywTarget: null, rywActive: false}
+    const state: ClientState = {session: {db: 0}, main: null, rywTarget: null, rywActive: false}
     socket.on('close', () => {
       this.sockets.delete(socket)
       this.awaitingOffset.delete(state)
       state.main?.close()
-      for (const upstream of state.replicas) upstream?.close()
     })
     serveConnection(socket, (args, session) => {
       state.session = session
@@ -314,11 +326,23 @@ export class DbProxy {
     return state.main
   }
 
+  /**
+   * Reads to a replica share one pipelined connection per replica and
+   * database among all clients: reads never block, so no client waits behind
+   * another's command for long, and the reads of many clients leave in one
+   * write. (The main is per client: WAIT would hold up the others.)
+   */
   private replicaUpstream(state: ClientState, index: number): Upstream {
-    let upstream = state.replicas[index]
-    if (!upstream || upstream.closed) upstream = state.replicas[index] = new Upstream(this.replicas[index].address, state.session.db)
+    const key = index * DATABASES + state.session.db
+    let upstream = this.shared.get(key)
+    if (!upstream || upstream.closed) {
+      upstream = new Upstream(this.replicas[index].address, state.session.db)
+      this.shared.set(key, upstream)
+    }
     return upstream
   }
+
+  private readonly shared = new Map<number, Upstream>()
 
   private toMain(state: ClientState, args: Buffer[]): Promise<Encoded> {
     return this.mainUpstream(state)
@@ -349,7 +373,7 @@ export class DbProxy {
       if (db === null) return NOT_INTEGER
       if (db < 0 || db >= DATABASES) return error('ERR DB index is out of range')
       state.session.db = db
-      for (const upstream of [state.main, ...state.replicas]) if (upstream && !upstream.closed) void upstream.send(['SELECT', String(db)]).catch(() => undefined)
+      if (state.main && !state.main.closed) void state.main.send(['SELECT', String(db)]).catch(() => undefined)
       return OK
     }
     if (READ_COMMANDS.has(name)) {
