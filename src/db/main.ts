@@ -399,6 +399,14 @@ export class DbMain {
     const name = args[0].toString('latin1').toUpperCase()
     this.stats.commands++
     this.commandStats.count(name)
+    if (name === 'CLIENT' && args.length === 4 && args[1].toString('latin1').toUpperCase() === 'KILL' && args[2].toString('latin1').toUpperCase() === 'TYPE') {
+      // CLIENT KILL TYPE replica|slave: drops the replicas' links (they come back with PSYNC).
+      const type = args[3].toString('latin1').toLowerCase()
+      if (type !== 'replica' && type !== 'slave') return integer(0)
+      const sockets = [...this.links.keys()]
+      for (const replica of sockets) replica.destroy()
+      return integer(sockets.length)
+    }
     const shared = sharedCommand(name, args, session, this.data)
     if (shared !== undefined) return shared
     const db = session.db

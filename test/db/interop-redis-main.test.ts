@@ -80,6 +80,18 @@ describe('db replica of a real redis-server', function () {
     await waitFor(async () => (await info(r, 'replication')).slave_repl_offset === (await info(m, 'replication')).master_repl_offset, 10_000, 'offsets equal')
   })
 
+  it('resynchronises partially when the master drops its link', async () => {
+    const before = await info(m, 'stats')
+    expect(await m.client('KILL', 'TYPE', 'replica')).to.equal(1)
+    await m.set('during-break', 'seen')
+    await waitFor(async () => (await r.get('during-break')) === 'seen', 15_000, 'the write after the break')
+    const after = await info(m, 'stats')
+    expect(Number(after.sync_partial_ok)).to.equal(Number(before.sync_partial_ok) + 1)
+    expect(after.sync_full).to.equal(before.sync_full)
+    expect((await info(r, 'replication')).partial_syncs).to.equal('1')
+    await waitFor(async () => (await info(r, 'replication')).slave_repl_offset === (await info(m, 'replication')).master_repl_offset, 10_000, 'offsets equal')
+  })
+
   it('refuses writes with READONLY', async () => {
     let failure: Error | null = null
     try {
