@@ -16,7 +16,7 @@ export const NOT_INTEGER = error('ERR value is not an integer or out of range')
 export const WRITE_COMMANDS = new Set(['SET', 'DEL', 'INCR', 'INCRBY', 'DECR', 'DECRBY', 'APPEND', 'MSET', 'SETNX', 'GETSET', 'UNLINK', 'FLUSHDB', 'FLUSHALL'])
 
 /** Commands the proxy may send to a replica. */
-export const READ_COMMANDS = new Set(['GET', 'MGET', 'EXISTS', 'KEYS', 'DBSIZE'])
+export const READ_COMMANDS = new Set(['GET', 'MGET', 'EXISTS', 'KEYS', 'DBSIZE', 'STRLEN'])
 
 /** Per-command call counts, shown as INFO commandstats. */
 export class CommandStats {
@@ -93,6 +93,9 @@ export function sharedCommand(name: string, args: Buffer[], session: Session, da
     case 'EXISTS':
       if (args.length < 2) return WRONG_ARGS(name)
       return integer(args.slice(1).filter((key) => data.has(session.db, key)).length)
+    case 'STRLEN':
+      if (args.length !== 2) return WRONG_ARGS(name)
+      return integer(data.get(session.db, args[1])?.length ?? 0)
     case 'DBSIZE':
       return integer(data.size(session.db))
     case 'KEYS': {

@@ -19,6 +19,14 @@ function storeKey(db: number, key: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${db}:`), key])
 }
 
+/**
+ * A value to keep: parsed arguments are views into socket chunks of up to
+ * 64 KiB, and keeping a small view would keep its whole chunk alive.
+ */
+function own(value: Buffer): Buffer {
+  return value.buffer.byteLength > Math.max(8192, value.length * 2) ? Buffer.from(value) : value
+}
+
 export class Dataset {
   private readonly dbs: Array<Map<string, Buffer>> = Array.from({length: DATABASES}, () => new Map())
   private readonly store: ServerStore
@@ -69,6 +77,7 @@ export class Dataset {
 
   /** Sets a key now (reads see it at once); resolves when it is in LevelDB. */
   set(db: number, key: Buffer, value: Buffer): Promise<void> {
+    value = own(value)
     this.dbs[db].set(key.toString('latin1'), value)
     return this.store.apply(storeKey(db, key), this.clock.next(), false, value).then(() => undefined)
   }
@@ -92,6 +101,7 @@ export class Dataset {
     return {
       load: (db, key, value) => {
         if (db < 0 || db >= DATABASES) throw new Error(`database ${db} is out of range`)
+        value = own(value)
         fresh[db].set(key.toString('latin1'), value)
         writes.push(this.store.apply(storeKey(db, key), this.clock.next(), false, value))
       },

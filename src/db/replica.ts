@@ -136,6 +136,13 @@ export class DbReplica {
     socket.on('close', () => {
       if (this.link !== socket) return
       if (this.phase === 'stream') this.options.log?.(`lost the link to the main ${host}:${port} at offset ${this.offset}`)
+      if (this.phase === 'bulk-header' || this.phase === 'rdb' || this.phase === 'mark') {
+        // The snapshot did not arrive whole: the replid and offset of its
+        // +FULLRESYNC do not describe our data, so the next sync is a full one.
+        this.options.log?.(`lost the link to the main ${host}:${port} during a full resync`)
+        this.replid = '?'
+        this.offset = -1
+      }
       this.link = null
       this.phase = 'connecting'
       this.rdb = null
