@@ -1,5 +1,5 @@
 // DB bench (DESIGN.md §11): redis-benchmark -t set,get -c 50 -d 100 against
-// `db main` (with three `db replica`s attached and following), and -t get
+// `db main` alone and with three `db replica`s attached and following, and -t get
 // through `db proxy` over those replicas, beside a redis-server started here
 // in the same run; prints rates, the ratios, and the replication lag (main
 // offset minus the replicas' acknowledged offsets) sampled every 100 ms under
@@ -7,7 +7,7 @@
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import net from 'node:net'
-import {tmpdir} from 'node:os'
+import os, {tmpdir} from 'node:os'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
@@ -103,6 +103,9 @@ async function main(): Promise<void> {
     children.push(spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {stdio: 'ignore'}))
     const dbMain = await startDb(['db', 'main', '--port', '0', '--data-dir', path.join(dir, 'main'), '--backlog', String(64 * 1024 * 1024)])
     children.push(dbMain.child)
+    console.log(`redis-benchmark -t set,get ${COMMON.filter((arg) => arg !== '--csv').join(' ')}`)
+    const anchor = await benchmark(redisPort, 'set,get')
+    const alone = await benchmark(dbMain.port, 'set,get')
     const replicas = []
     for (let i = 0; i < 3; i++) {
       const replica = await startDb(['db', 'replica', '--port', '0', '--main', `127.0.0.1:${dbMain.port}`, '--data-dir', path.join(dir, `replica${i}`)])
@@ -114,8 +117,6 @@ async function main(): Promise<void> {
     const probe = await RespClient.connect({host: '127.0.0.1', port: dbMain.port})
     for (let tries = 0; (await offsets(probe)).acks.length < 3 && tries < 100; tries++) await new Promise((resolve) => setTimeout(resolve, 100))
 
-    console.log(`redis-benchmark -t set,get ${COMMON.filter((arg) => arg !== '--csv').join(' ')}   (main with 3 db replicas attached)`)
-    const anchor = await benchmark(redisPort, 'set,get')
 
     // SET on the main, sampling the replicas' lag every 100 ms
     const lags: number[] = []
@@ -145,9 +146,10 @@ async function main(): Promise<void> {
     const reads = String(await (await RespClient.connect({host: '127.0.0.1', port: proxy.port})).callString('INFO', 'reads'))
     probe.close()
 
-    console.log('              redis-server    db main   ratio     db proxy (3 replicas)   ratio')
-    console.log(`SET  req/s      ${fmt(anchor.SET)}   ${fmt(ours.SET)}   ${pct(ours.SET, anchor.SET).padStart(6)}`)
-    console.log(`GET  req/s      ${fmt(anchor.GET)}   ${fmt(ours.GET)}   ${pct(ours.GET, anchor.GET).padStart(6)}     ${fmt(proxied.GET)}                ${pct(proxied.GET, anchor.GET).padStart(6)}   (target >= 50%)`)
+    console.log('              redis-server   db main alone   ratio   db main + 3 replicas   ratio   db proxy (3 replicas)   ratio')
+    console.log(`SET  req/s      ${fmt(anchor.SET)}        ${fmt(alone.SET)}  ${pct(alone.SET, anchor.SET).padStart(6)}               ${fmt(ours.SET)}  ${pct(ours.SET, anchor.SET).padStart(6)}`)
+    console.log(`GET  req/s      ${fmt(anchor.GET)}        ${fmt(alone.GET)}  ${pct(alone.GET, anchor.GET).padStart(6)}               ${fmt(ours.GET)}  ${pct(ours.GET, anchor.GET).padStart(6)}                ${fmt(proxied.GET)}  ${pct(proxied.GET, anchor.GET).padStart(6)}   (target >= 50%)`)
+    console.log(`(${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}: the main, 3 replicas, the proxy, redis-server and redis-benchmark share them)`)
     const sorted = [...lags].sort((a, b) => a - b)
     const median = sorted.length > 0 ? sorted[Math.floor(sorted.length / 2)] : NaN
     console.log(`replication lag under the SET/GET load on the main (${lags.length} samples, 100 ms apart): median ${median} bytes, max ${sorted.at(-1) ?? NaN} bytes; all 3 replicas acknowledged the last byte ${caughtUpMs} ms after the load stopped (acks are sent once a second)`)
