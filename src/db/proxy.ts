@@ -351,7 +351,7 @@ export class DbProxy {
   }
 
   readsInfo(): string {
-    const lines = ['# Reads', `main:addr=${formatHostPort(this.options.main)},reads=${this.mainReads}`]
+    const lines = ['# Reads', `main:reads=${this.mainReads},addr=${formatHostPort(this.options.main)}`]
     this.replicas.forEach((replica, i) => {
       const up = replica.reachable && replica.ack !== null
       lines.push(`replica${i}:addr=${formatHostPort(replica.address)},reads=${replica.reads},state=${up ? 'up' : 'down'},lag_bytes=${this.lag(replica) ?? -1}`)
