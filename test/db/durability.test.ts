@@ -5,7 +5,7 @@ import net from 'node:net'
 import path from 'node:path'
 import type {Redis} from 'ioredis'
 
-import {client, info, startDb, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
+import {client, info, startDb, removeTempDirs, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
 
 /** Writes `data` to a port and waits for the server to answer or close. */
 function send(port: number, data: Buffer): Promise<void> {
@@ -34,6 +34,7 @@ describe('db durability and garbage', function () {
   after(async () => {
     for (const c of clients) c.disconnect()
     for (const proc of procs) await stop(proc)
+    await removeTempDirs()
   })
 
   it('a SIGKILLed and restarted main has every acknowledged write; its replica follows the new one', async () => {

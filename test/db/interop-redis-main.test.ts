@@ -3,7 +3,7 @@ import {expect} from 'chai'
 import path from 'node:path'
 import type {Redis} from 'ioredis'
 
-import {client, ensureRedis, info, startDb, startRedis, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
+import {client, ensureRedis, info, startDb, startRedis, removeTempDirs, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
 
 describe('db replica of a real redis-server', function () {
   this.timeout(60_000)
@@ -28,6 +28,7 @@ describe('db replica of a real redis-server', function () {
     r?.disconnect()
     await stop(replica)
     await stop(master)
+    await removeTempDirs()
   })
 
   it('loads the existing keys (LZF strings, integers, other types skipped) and follows live writes', async () => {

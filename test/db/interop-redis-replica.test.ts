@@ -4,7 +4,7 @@ import {spawn} from 'node:child_process'
 import path from 'node:path'
 import type {Redis} from 'ioredis'
 
-import {client, ensureRedis, info, redisLog, startDb, startRedis, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
+import {client, ensureRedis, info, redisLog, startDb, startRedis, removeTempDirs, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
 
 describe('db main with a real redis-server replica', function () {
   this.timeout(60_000)
@@ -26,6 +26,7 @@ describe('db main with a real redis-server replica', function () {
     r?.disconnect()
     await stop(replica)
     await stop(main)
+    await removeTempDirs()
   })
 
   it('sends the keys written before it attached, then the live writes, with matching offsets', async () => {

@@ -4,7 +4,7 @@ import path from 'node:path'
 import type {Redis} from 'ioredis'
 
 import {runCli} from '../helpers/cli.js'
-import {client, ensureRedis, info, startDb, startRedis, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
+import {client, ensureRedis, info, startDb, startRedis, removeTempDirs, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
 
 describe('db main --sync manual', function () {
   this.timeout(60_000)
@@ -25,6 +25,7 @@ describe('db main --sync manual', function () {
   after(async () => {
     for (const c of clients) c.disconnect()
     for (const p of procs) await stop(p)
+    await removeTempDirs()
   })
 
   /** Waits until each replica has acknowledged everything in the main's stream. */

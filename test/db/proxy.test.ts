@@ -4,7 +4,7 @@ import path from 'node:path'
 import type {Redis} from 'ioredis'
 
 import {runCli} from '../helpers/cli.js'
-import {client, ensureRedis, info, startDb, startRedis, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
+import {client, ensureRedis, info, startDb, startRedis, removeTempDirs, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
 
 function calls(stats: Record<string, string>, command: string): number {
   return Number(/calls=(\d+)/.exec(stats[`cmdstat_${command}`] ?? '')?.[1] ?? 0)
@@ -47,6 +47,7 @@ describe('db proxy over three real redis-server replicas', function () {
   after(async () => {
     for (const c of clients) c.disconnect()
     for (const proc of procs) await stop(proc)
+    await removeTempDirs()
   })
 
   it('sends SETs to the main and spreads 300 GETs evenly, none to the main', async () => {

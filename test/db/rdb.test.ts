@@ -5,7 +5,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 
 import {Backlog, Crc64, RdbReader, lzfDecompress, rdbSize, writeRdb, type RdbEntry, type Snapshot} from '../../src/db/index.js'
-import {client, ensureRedis, startRedis, stop, tempDir} from '../helpers/db.js'
+import {client, ensureRedis, removeTempDirs, startRedis, stop, tempDir} from '../helpers/db.js'
 
 function readAll(file: Buffer, chunk: number): {entries: RdbEntry[]; skipped: number; rest: Buffer} {
   const reader = new RdbReader()
@@ -26,6 +26,7 @@ function snapshotOf(dbs: Record<number, Array<[string | Buffer, string | Buffer]
 
 describe('db RDB, LZF, CRC-64 and backlog', function () {
   this.timeout(30_000)
+  after(removeTempDirs)
 
   it('CRC-64/Jones of "123456789" is Redis\'s test vector', () => {
     expect(new Crc64().update(Buffer.from('123456789')).value).to.equal(0xe9c6d914c4b8d9can)

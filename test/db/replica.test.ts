@@ -4,7 +4,7 @@ import {expect} from 'chai'
 import path from 'node:path'
 import type {Redis} from 'ioredis'
 
-import {client, info, startDb, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
+import {client, info, startDb, removeTempDirs, stop, tempDir, waitFor, type Proc} from '../helpers/db.js'
 
 describe('db replica of db main', function () {
   this.timeout(60_000)
@@ -30,6 +30,7 @@ describe('db replica of db main', function () {
     m.disconnect()
     r.disconnect()
     for (const proc of procs) await stop(proc)
+    await removeTempDirs()
   })
 
   it('follows the main, SELECT included, and reports matching offsets', async () => {

@@ -18,8 +18,18 @@ export function ensureRedis(): void {
   if (result.status !== 0 || !have('redis-server')) throw new Error('redis-server is needed for these tests: apt-get install -y redis-server redis-tools')
 }
 
+const made: string[] = []
+
+/** A fresh folder under the system's temp folder, removed by removeTempDirs. */
 export async function tempDir(prefix = 'disk-client-db-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix))
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix))
+  made.push(dir)
+  return dir
+}
+
+/** Removes the folders tempDir made (call after the processes using them have stopped). */
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of made.splice(0)) await fs.rm(dir, {recursive: true, force: true})
 }
 
 /** A free TCP port on 127.0.0.1 (for redis-server, which cannot print the port it picked). */
