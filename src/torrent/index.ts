@@ -1,0 +1,3 @@
+/** The torrent room's one door (DESIGN.md §10): commands import from here only. */
+export * from './metainfo.js'
+export {BencodeError, decode as bdecode, encode as bencode} from './bencode.js'
