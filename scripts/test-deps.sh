@@ -8,6 +8,7 @@ NEEDED='
 aria2c aria2
 transmission-daemon transmission-daemon
 transmission-remote transmission-cli
+python3 python3
 '
 
 missing=''
