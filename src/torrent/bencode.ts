@@ -1,12 +1,13 @@
 /**
  * Bencode (BEP 3) on top of the `bencode` package, made strict.
  *
- * The package decodes leniently (trailing bytes, `i-0e`, truncated input are
- * accepted or half-read), and it cannot tell where a value sits in its input.
- * A torrent's info-hash is the SHA-1 of the info dictionary's bytes exactly as
- * found, so `valueEnd` walks the raw bytes, rejecting anything malformed, and
- * `dictSpans` gives each top-level key's raw value. Decoding itself and all
- * encoding are the package's.
+ * The package's decoder is lenient (trailing bytes, `i-0e`, truncated input
+ * are accepted or half-read), reads dictionary keys as UTF-8 (a scrape's
+ * binary info-hash keys do not survive) and cannot tell where a value sits in
+ * its input, while a torrent's info-hash is the SHA-1 of the info dictionary's
+ * bytes exactly as found. So decoding is done here, strictly, with
+ * `dictSpans` giving each top-level key's raw value; encoding is the
+ * package's.
  */
 import bencode from 'bencode'
 
@@ -82,23 +83,54 @@ export function valueEnd(buf: Buffer, pos = 0, depth = 0): number {
   throw new BencodeError(`unexpected byte 0x${byte.toString(16).padStart(2, '0')}`, pos)
 }
 
-/** A decoded value: byte strings as Buffers, dictionaries as plain objects keyed by the (UTF-8) key. */
+/**
+ * A decoded value: integers as numbers, byte strings as Buffers (copies, not
+ * views of the input), dictionaries as null-prototype objects keyed by the key's bytes
+ * read as latin1, so binary keys (a scrape's info-hashes) survive:
+ * `Buffer.from(key, 'latin1')` gives them back.
+ */
 export type BValue = number | Buffer | BValue[] | {[key: string]: BValue}
 
-function toBuffers(value: unknown): BValue {
-  if (typeof value === 'number') return value
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-  if (Array.isArray(value)) return value.map(toBuffers)
-  const out: {[key: string]: BValue} = Object.create(null) as {[key: string]: BValue}
-  for (const [key, item] of Object.entries(value as object)) out[key] = toBuffers(item)
-  return out
+function decodeAt(buf: Buffer, pos: number, depth: number): [BValue, number] {
+  if (depth > MAX_DEPTH) throw new BencodeError('nesting too deep', pos)
+  const byte = buf[pos]
+  if (byte === L) {
+    const list: BValue[] = []
+    let at = pos + 1
+    while (buf[at] !== E) {
+      if (at >= buf.length) throw new BencodeError('unterminated list', pos)
+      const [value, next] = decodeAt(buf, at, depth + 1)
+      list.push(value)
+      at = next
+    }
+    return [list, at + 1]
+  }
+  if (byte === D) {
+    const dict = Object.create(null) as {[key: string]: BValue}
+    let at = pos + 1
+    while (buf[at] !== E) {
+      if (at >= buf.length) throw new BencodeError('unterminated dictionary', pos)
+      if (!isDigit(buf[at])) throw new BencodeError('dictionary key is not a string', at)
+      const [length, start] = stringHeader(buf, at)
+      const key = buf.toString('latin1', start, start + length)
+      if (key in dict) throw new BencodeError('duplicate dictionary key', at)
+      const [value, next] = decodeAt(buf, start + length, depth + 1)
+      dict[key] = value
+      at = next
+    }
+    return [dict, at + 1]
+  }
+  const end = valueEnd(buf, pos, depth)
+  if (byte === I) return [Number(buf.toString('latin1', pos + 1, end - 1)), end]
+  const [, start] = stringHeader(buf, pos)
+  return [Buffer.from(buf.subarray(start, end)), end]
 }
 
 /** Decodes exactly one value filling all of `buf`; throws BencodeError on anything malformed or trailing. */
 export function decode(buf: Buffer): BValue {
-  const end = valueEnd(buf, 0)
+  const [value, end] = decodeAt(buf, 0, 0)
   if (end !== buf.length) throw new BencodeError('trailing bytes after the value', end)
-  return toBuffers(bencode.decode(buf))
+  return value
 }
 
 /** Bencodes a value (strings as UTF-8, dictionary keys sorted). */
