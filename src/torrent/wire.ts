@@ -261,6 +261,10 @@ export class FrameReader {
     return this.buffered
   }
 
+  get handshakeRead(): boolean {
+    return this.handshakeDone
+  }
+
   push(chunk: Buffer): void {
     if (chunk.length === 0) return
     this.chunks.push(chunk)
