@@ -23,7 +23,9 @@ export interface CreateOptions {
   pieceLength?: number
   /** The torrent's name; default: the source's last path segment. */
   name?: string
-  /** Called with the number of bytes hashed so far. */
+  /** Called once with the content's total size, before hashing starts. */
+  onSize?: (bytes: number) => void
+  /** Called with the number of bytes hashed by each read. */
   onProgress?: (bytes: number) => void
   signal?: AbortSignal
 }
@@ -111,8 +113,8 @@ export async function createTorrent(adapter: StorageAdapter, path: string, optio
   const pieceLength = options.pieceLength ?? defaultPieceLength(size)
   checkPieceLength(pieceLength)
 
+  options.onSize?.(size)
   const hasher = new PieceHasher(pieceLength)
-  let done = 0
   for (const file of files) {
     let read = 0
     const stream = await adapter.openRead(file.at, {signal: options.signal})
@@ -120,8 +122,7 @@ export async function createTorrent(adapter: StorageAdapter, path: string, optio
       read += chunk.length
       if (read > file.length) break
       hasher.update(chunk)
-      done += chunk.length
-      options.onProgress?.(done)
+      options.onProgress?.(chunk.length)
     }
     if (read !== file.length) {
       stream.destroy()

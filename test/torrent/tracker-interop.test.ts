@@ -18,7 +18,7 @@ interface Counts {
 }
 
 async function scrape(tracker: Tracker, infoHash: Buffer): Promise<Counts> {
-  const reply = bdecode((await request(`${tracker.base}/scrape?${query({info_hash: infoHash})}`)).body) as {files: Record<string, Counts>}
+  const reply = bdecode((await request(`${tracker.base}/scrape?${query({info_hash: infoHash})}`)).body) as unknown as {files: Record<string, Counts>}
   return reply.files[infoHash.toString('latin1')]
 }
 

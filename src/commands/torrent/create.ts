@@ -34,11 +34,14 @@ export default class TorrentCreate extends FileCommand<typeof TorrentCreate> {
     const {createTorrent, magnetUri} = await import('../../torrent/index.js')
     const session = await this.session()
     const source = /^[a-z]+:/.test(args.source) ? await session.remote(args.source) : session.local(args.source)
+    const progress = this.progress()
     const {torrent, meta} = await createTorrent(source.adapter, source.path, {
       announce: flags.tracker ?? [],
       pieceLength: flags['piece-length'],
       name: flags.name,
-    })
+      onSize: (bytes) => progress.addTotal(bytes),
+      onProgress: (bytes) => progress.advance(bytes),
+    }).finally(() => progress.stop())
     const temporary = `${flags.output}.${process.pid}.part`
     await writeFile(temporary, torrent)
     await rename(temporary, flags.output)
