@@ -70,7 +70,8 @@ class PeerState {
   readonly outstanding = new Map<string, number>()
   rate = 0
   rtt = Number.NaN
-  private rttSamples: number[] = []
+  /** Smallest round trip seen in each second, for the last RTT_SECONDS seconds. */
+  private rttBuckets: Array<{second: number; min: number}> = []
   downloaded = 0
   private windowStart = Number.NaN
   private windowBytes = 0
@@ -91,9 +92,16 @@ class PeerState {
       this.windowBytes = 0
     }
     if (sentAt !== undefined) {
-      this.rttSamples.push(Math.max(0.1, now - sentAt))
-      if (this.rttSamples.length > 32) this.rttSamples.shift()
-      this.rtt = Math.min(...this.rttSamples)
+      // The path's round trip is the least a block has taken lately: later
+      // blocks of a deep queue also wait behind their predecessors, and
+      // counting that wait would deepen the queue further (bufferbloat).
+      const sample = Math.max(0.1, now - sentAt)
+      const second = Math.floor(now / 1000)
+      const last = this.rttBuckets.at(-1)
+      if (last?.second === second) last.min = Math.min(last.min, sample)
+      else this.rttBuckets.push({second, min: sample})
+      while (this.rttBuckets.length > 0 && this.rttBuckets[0].second <= second - RTT_SECONDS) this.rttBuckets.shift()
+      this.rtt = Math.min(...this.rttBuckets.map((b) => b.min))
     }
   }
 
@@ -106,6 +114,9 @@ class PeerState {
 }
 
 const key = (index: number, begin: number): string => `${index}:${begin}`
+
+/** How long a round-trip minimum is remembered. */
+const RTT_SECONDS = 10
 
 export class Picker {
   readonly pieces: number
@@ -228,7 +239,7 @@ export class Picker {
     const peer = this.peers.get(id)
     if (!peer) return 0
     const rate = peer.currentRate(now)
-    if (rate === 0 || Number.isNaN(peer.rtt)) return Math.max(this.minDepth, 16)
+    if (rate === 0 || Number.isNaN(peer.rtt)) return Math.max(this.minDepth, Math.min(this.maxDepth, 16))
     const seconds = (2 * peer.rtt) / 1000 + this.queueSeconds
     const wanted = Math.ceil((rate * seconds) / this.blockSize) + 2
     return Math.max(this.minDepth, Math.min(this.maxDepth, wanted))
