@@ -14,6 +14,7 @@ import {
   nextLoopback,
   sha256File,
   startAria,
+  startCli,
   startSeed,
   startTracker,
   tempDir,
@@ -167,6 +168,37 @@ describe('torrent get', function () {
     expect(json.fetched).to.be.lessThan(24 * MiB)
     expect(json.fetched + json.resumed).to.be.at.least(24 * MiB)
     expect(await fs.readdir(out)).to.deep.equal(['resume.bin'])
+  })
+
+  it('fetches a folder torrent over a UDP tracker (BEP 15), then serves it with --seed to aria2c', async () => {
+    const folder = path.join(dir, 'src5', 'album')
+    const names = ['a.bin', 'sub/b.bin', 'sub/deeper/c.bin', 'empty.txt']
+    const sizes = [1 * MiB + 3, 700_001, 2 * MiB, 0]
+    for (const [i, name] of names.entries()) {
+      if (sizes[i] === 0) {
+        await fs.mkdir(path.dirname(path.join(folder, name)), {recursive: true})
+        await fs.writeFile(path.join(folder, name), '')
+      } else await makeFile(path.join(folder, name), sizes[i], `folder-${i}`)
+    }
+    const udp = tracker.announce.replace(/^http:/, 'udp:')
+    const t = await createTorrent(folder, path.join(dir, 'album.torrent'), udp, ['--piece-length', '32768'])
+    const seed = await startSeed(t, folder)
+    const out = await tempDir()
+    const getter = await startCli(['torrent', 'get', t, '-o', out, '--host', nextLoopback(), '--timeout', '30000', '--seed'])
+    expect(getter.line).to.match(/^saved .*album/)
+    for (const name of names) expect(await sha256File(path.join(out, 'album', name)), name).to.equal(await sha256File(path.join(folder, name)))
+    // Our seeder gone, aria2c gets the folder from the downloader, which keeps seeding.
+    seed.child.kill('SIGKILL')
+    const ariaOut = await tempDir()
+    // aria2c speaks to UDP trackers only with its DHT socket on.
+    const aria = await startAria(t, ariaOut, 'get', {extra: ['--enable-dht=true', `--dht-file-path=${path.join(ariaOut, 'dht.dat')}`]})
+    expect(await aria.exited, aria.stdout()).to.equal(0)
+    for (const name of names.filter((n) => n !== 'empty.txt')) {
+      expect(await sha256File(path.join(ariaOut, 'album', name)), name).to.equal(await sha256File(path.join(folder, name)))
+    }
+    const stopped = new Promise<number | null>((resolve) => getter.child.once('exit', (code) => resolve(code)))
+    getter.child.kill('SIGINT')
+    expect(await stopped).to.equal(0)
   })
 
   it('exits 5 with a one-line error when no peer supplies the data before --timeout', async () => {
