@@ -542,8 +542,7 @@ export class Swarm extends EventEmitter<SwarmEvents> {
     try {
       while (queue.requests.length > 0 && !peer.isClosed) {
         const request = queue.requests.shift()!
-        const offset = request.index * this.meta!.pieceLength + request.begin
-        const block = await this.store!.read(offset, request.length)
+        const block = await this.readBlock(request.index, request.begin, request.length)
         if (peer.isClosed) break
         if (!peer.sendBlock(request.index, request.begin, block)) await peer.drained()
         this.uploaded += block.length
@@ -555,6 +554,27 @@ export class Swarm extends EventEmitter<SwarmEvents> {
       queue.running = false
       if (peer.isClosed) this.queues.delete(peer)
     }
+  }
+
+  /** Whole pieces read once and kept a while: peers ask for a piece's blocks together. */
+  private readonly pieceCache = new Map<number, Promise<Buffer>>()
+
+  private async readBlock(index: number, begin: number, length: number): Promise<Buffer> {
+    const meta = this.meta!
+    if (meta.pieceLength > 4 * 1024 * 1024) return this.store!.read(index * meta.pieceLength + begin, length)
+    let piece = this.pieceCache.get(index)
+    if (piece) {
+      // Most recently used last.
+      this.pieceCache.delete(index)
+      this.pieceCache.set(index, piece)
+    } else {
+      piece = this.store!.read(index * meta.pieceLength, this.pieceSize(index))
+      piece.catch(() => this.pieceCache.delete(index))
+      this.pieceCache.set(index, piece)
+      const limit = Math.max(4, Math.floor((32 * 1024 * 1024) / meta.pieceLength))
+      while (this.pieceCache.size > limit) this.pieceCache.delete(this.pieceCache.keys().next().value!)
+    }
+    return (await piece).subarray(begin, begin + length)
   }
 
   // --- downloading ---------------------------------------------------------
@@ -659,6 +679,7 @@ export class Swarm extends EventEmitter<SwarmEvents> {
   /** Replaces the store (a finished download now read from its final place). */
   replaceStore(store: PieceStore): void {
     this.store = store
+    this.pieceCache.clear()
   }
 
   private tick(): void {
