@@ -198,6 +198,7 @@ export interface SeedOptions {
   verbose?: boolean
   onVerify?: (bytes: number) => void
   maxAnnounceMs?: number
+  uploadLimit?: number
 }
 
 /** Checks the data against every piece hash, then serves it. */
@@ -224,6 +225,7 @@ export async function startSeed(options: SeedOptions): Promise<{swarm: Swarm; so
     log: options.log,
     verbose: options.verbose,
     maxAnnounceMs: options.maxAnnounceMs,
+    uploadLimit: options.uploadLimit,
     openStore: async () => asSeedStore(source),
   })
   await swarm.start()

@@ -50,6 +50,8 @@ export interface SwarmOptions {
   maxPeers?: number
   /** Longest wait between announces, whatever the tracker's interval (ms). */
   maxAnnounceMs?: number
+  /** Upload limit in bytes per second, over all peers; 0 or absent: none. */
+  uploadLimit?: number
 }
 
 export interface PeerReport {
@@ -543,6 +545,7 @@ export class Swarm extends EventEmitter<SwarmEvents> {
       while (queue.requests.length > 0 && !peer.isClosed) {
         const request = queue.requests.shift()!
         const block = await this.readBlock(request.index, request.begin, request.length)
+        await this.throttle(block.length)
         if (peer.isClosed) break
         if (!peer.sendBlock(request.index, request.begin, block)) await peer.drained()
         this.uploaded += block.length
@@ -554,6 +557,19 @@ export class Swarm extends EventEmitter<SwarmEvents> {
       queue.running = false
       if (peer.isClosed) this.queues.delete(peer)
     }
+  }
+
+  /** When the upload limit next allows sending (ms since the epoch). */
+  private uploadNextAt = 0
+
+  /** Waits until the upload limit allows `bytes` more (bursts of at most 200 ms). */
+  private async throttle(bytes: number): Promise<void> {
+    const limit = this.options.uploadLimit
+    if (!limit) return
+    const now = Date.now()
+    this.uploadNextAt = Math.max(this.uploadNextAt, now - 200) + (bytes * 1000) / limit
+    const wait = this.uploadNextAt - now
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
   }
 
   /** Whole pieces read once and kept a while: peers ask for a piece's blocks together. */

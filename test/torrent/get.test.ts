@@ -80,7 +80,9 @@ describe('torrent get', function () {
   it('downloads from two aria2c seeders and ours, and more than one of them uploads', async () => {
     await ariaSeeder()
     await ariaSeeder()
-    await startSeed(torrent, file)
+    // Ours limited to 2 MB/s: unlimited on loopback it would serve the whole
+    // file before aria2c has answered our handshake.
+    await startSeed(torrent, file, {extra: ['--upload-limit', String(2_000_000)]})
     const {json, out} = await get([torrent])
     expect(await sha256File(path.join(out, 'data.bin'))).to.equal(digest)
     const uploaders = json.peers.filter((p) => p.downloaded > 0)

@@ -27,6 +27,7 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
     tracker: Flags.string({description: 'Tracker announce URL besides the torrent\'s own (repeatable).', multiple: true}),
     publish: Flags.boolean({description: 'Register the torrent in the pool of each http tracker (PUT /torrents).'}),
     peer: Flags.string({description: 'A peer HOST:PORT to connect to besides the trackers\' (repeatable).', multiple: true}),
+    'upload-limit': Flags.integer({description: 'Upload limit in bytes per second over all peers (0: none).', default: 0, min: 0}),
     'max-announce-interval': Flags.integer({description: 'Announce at least this often (seconds), whatever the tracker\'s interval.', min: 1}),
   }
 
@@ -47,6 +48,18 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
     } else data = {path: nodePath.resolve(flags.data)}
     const trackers = [...new Set([...meta.announce, ...(flags.tracker ?? [])])]
     const log = (line: string): void => this.info(line)
+    // Listen for the signals before anything is announced, so a stop at any moment announces "stopped".
+    let stopRequested = false
+    const stopped = new Promise<void>((resolve) => {
+      const stop = (): void => {
+        stopRequested = true
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        resolve()
+      }
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
     this.info(`checking ${shown} against ${meta.pieces.length} piece hashes`)
     const {swarm, source} = await torrent.startSeed({
       meta,
@@ -59,10 +72,11 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
       log: (line) => (flags.verbose ? log(line) : undefined),
       verbose: flags.verbose,
       maxAnnounceMs: flags['max-announce-interval'] ? flags['max-announce-interval'] * 1000 : undefined,
+      uploadLimit: flags['upload-limit'],
     })
     this.log(`seeding ${swarm.address} ${meta.infoHashHex} ${meta.name}`)
     try {
-      if (flags.publish) {
+      if (flags.publish && !stopRequested) {
         for (const url of trackers.filter((t) => /^https?:/.test(t))) {
           try {
             const published = await torrent.publishTorrent(url, file)
@@ -72,15 +86,7 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
           }
         }
       }
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop)
-          process.off('SIGTERM', stop)
-          resolve()
-        }
-        process.on('SIGINT', stop)
-        process.on('SIGTERM', stop)
-      })
+      await stopped
     } finally {
       await swarm.stop()
       await source.close()
