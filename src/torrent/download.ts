@@ -147,7 +147,8 @@ export async function getTorrent(options: GetOptions): Promise<{result: GetResul
         if (error) reject(error)
         else resolve()
       }
-      const onAbort = (): void => done(new TemporaryError('interrupted'))
+      const onAbort = (): void =>
+        done(new TemporaryError(partial ? `interrupted; the verified pieces are kept in ${partial.partDir} for the next run` : 'interrupted'))
       options.signal?.addEventListener('abort', onAbort)
       swarm.once('complete', () => done())
       swarm.once('error', (error) => done(error))
