@@ -166,6 +166,9 @@ describe('torrent create', function () {
     const empty = await runCli(['torrent', 'create', path.join(work, 'nothing'), '-o', out])
     expect(empty.code).to.equal(2)
     expect(empty.stderr).to.match(/holds no files/)
+    const noDir = await runCli(['torrent', 'create', path.join(work, 'one.bin'), '-o', path.join(work, 'no', 'such', 'x.torrent')])
+    expect(noDir.code).to.equal(3)
+    expect(noDir.stderr.trim()).to.match(/^Error: cannot write .*x\.torrent: directory not found/)
     await fs.access(out).then(
       () => expect.fail('a .torrent was written'),
       () => {},

@@ -3,8 +3,10 @@ import {createHash} from 'node:crypto'
 import {createSocket} from 'node:dgram'
 import fs from 'node:fs/promises'
 import net from 'node:net'
+import path from 'node:path'
 
 import {bdecode, bencode, encodeTorrent, parseTorrent, TrackerServer} from '../../src/torrent/index.js'
+import {runCli} from '../helpers/cli.js'
 import {killAll, prngStream, startTracker, tempDir, waitFor} from './helpers.js'
 import {compactPeers, type Dict, httpAnnounce, query, request, UdpTrackerClient} from './tracker-client.js'
 
@@ -316,6 +318,15 @@ describe('torrent tracker', function () {
       expect(served.body.equals(body)).to.equal(true)
       const scrape = bdecode((await request(`${second.base}/scrape?${query({info_hash: id20('not-pooled')})}`)).body) as Dict
       expect(Object.values(scrape.files as Dict)[0]).to.deep.include({downloaded: 1})
+    })
+
+    it('refuses a port already in use with one line and exit 1', async () => {
+      const first = await startTracker(dataDir, 30)
+      const port = new URL(first.announce).port
+      const second = await runCli(['torrent', 'tracker', '-p', port, '--data-dir', path.join(dataDir, 'other')], {timeoutMs: 20_000})
+      expect(second.code).to.equal(1)
+      expect(second.stderr.trim().split('\n')).to.deep.equal([`Error: cannot listen on 127.0.0.1:${port}: address in use (EADDRINUSE)`])
+      expect(first.child.exitCode).to.equal(null)
     })
 
     it('survives garbage on its TCP and UDP ports', async () => {

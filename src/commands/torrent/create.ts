@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
-import {rename, writeFile} from 'node:fs/promises'
+import {rename, rm, writeFile} from 'node:fs/promises'
 
+import {mapFsError} from '../../backends/fs-errors.js'
 import {FileCommand} from '../../cli/file-command.js'
 
 export interface CreateResult {
@@ -43,8 +44,13 @@ export default class TorrentCreate extends FileCommand<typeof TorrentCreate> {
       onProgress: (bytes) => progress.advance(bytes),
     }).finally(() => progress.stop())
     const temporary = `${flags.output}.${process.pid}.part`
-    await writeFile(temporary, torrent)
-    await rename(temporary, flags.output)
+    try {
+      await writeFile(temporary, torrent)
+      await rename(temporary, flags.output)
+    } catch (error) {
+      await rm(temporary, {force: true})
+      throw mapFsError(error, `cannot write ${flags.output}`, 'dir')
+    }
     const magnet = magnetUri(meta)
     if (!this.jsonEnabled()) {
       this.log(`infohash ${meta.infoHashHex}`)

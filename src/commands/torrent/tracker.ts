@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core'
 
+import {mapFsError} from '../../backends/fs-errors.js'
+import {OperationFailedError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
 
 export default class TorrentTracker extends BaseCommand<typeof TorrentTracker> {
@@ -31,7 +33,14 @@ export default class TorrentTracker extends BaseCommand<typeof TorrentTracker> {
       log: (line) => this.info(line),
       verbose: flags.verbose,
     })
-    await tracker.start()
+    await tracker.start().catch((error: NodeJS.ErrnoException) => {
+      if (error.syscall === 'listen' || error.syscall === 'bind') {
+        throw new OperationFailedError(`cannot listen on ${flags.host}:${flags.port}: ${error.code === 'EADDRINUSE' ? 'address in use' : error.message}`, {
+          backendCode: error.code,
+        })
+      }
+      throw mapFsError(error, `cannot use --data-dir ${flags['data-dir']}`, 'dir')
+    })
     this.log(`tracker ${tracker.announceUrl}`)
     this.log(`tracker ${tracker.udpUrl}`)
     if (!flags['data-dir']) this.info('no --data-dir: the pool and counters are kept in memory only')
