@@ -157,8 +157,8 @@ export async function getTorrent(options: GetOptions): Promise<{result: GetResul
     const meta = swarm.meta!
     const path = await partial!.finish()
     // From here on, seeding reads the finished content where it now lies.
-    const location: SourceLocation = options.target.adapter
-      ? {adapter: options.target.adapter, path: partial!.finalPath}
+    const location: SourceLocation = partial!.target.adapter
+      ? {adapter: partial!.target.adapter, path: partial!.finalPath}
       : {path: partial!.finalPath}
     swarm.replaceStore(asSeedStore(new ContentSource(meta, location)))
     return {

@@ -68,6 +68,12 @@ class LocalRangeFile implements RangeFile {
   }
 }
 
+/** The folder behind the local backend (`local:/a` is ROOT/a), read directly by positional reads. */
+function localRoot(adapter: StorageAdapter): string | undefined {
+  const root = (adapter as {root?: unknown}).root
+  return adapter.name === 'local' && typeof root === 'string' ? root : undefined
+}
+
 interface ClusterLike {
   manifestOf(path: string): Promise<{size: number; pieceSize: number; pieces: string[]}>
   store: unknown
@@ -201,6 +207,8 @@ export class ContentSource {
       const parts = meta.multiFile ? file.path : []
       if (!location.adapter) return new LocalRangeFile(nodePath.join(location.path, ...parts))
       const path = parts.reduce((dir, part) => joinPath(dir, part), location.path)
+      const root = localRoot(location.adapter)
+      if (root !== undefined) return new LocalRangeFile(nodePath.join(root, path))
       return isClusterLike(location.adapter) ? new ClusterRangeFile(location.adapter, path) : new StreamRangeFile(location.adapter, path)
     })
   }
@@ -233,8 +241,10 @@ export class ContentSource {
     if (offset < 0 || length < 0 || offset + length > this.meta.length) throw new UsageError('read outside the torrent')
     const parts = spans(this.meta.files, offset, length)
     if (parts.length === 1) return this.files[parts[0].file].read(parts[0].offset, length)
+    // Every part is asked for at once, so each file sees its reads in the order they were issued.
     const out = Buffer.alloc(length)
-    for (const part of parts) (await this.files[part.file].read(part.offset, part.length)).copy(out, part.at)
+    const chunks = await Promise.all(parts.map((part) => this.files[part.file].read(part.offset, part.length)))
+    for (const [i, part] of parts.entries()) chunks[i].copy(out, part.at)
     return out
   }
 
@@ -318,7 +328,10 @@ export class PartialContent {
    * Prepares the partial folder (creating it, or resuming from it) after
    * checking that the target folder exists and nothing is at the final path.
    */
-  static async open(meta: Metainfo, target: TargetLocation): Promise<PartialContent> {
+  static async open(meta: Metainfo, given: TargetLocation): Promise<PartialContent> {
+    // A local-backend folder is a folder on this machine: the content is renamed into place there too.
+    const root = given.adapter ? localRoot(given.adapter) : undefined
+    const target: TargetLocation = root === undefined ? given : {dir: nodePath.join(root, given.dir), shown: given.shown}
     let partDir: string
     if (target.adapter) {
       const dir = await target.adapter.stat(target.dir).catch((error: unknown) => {
