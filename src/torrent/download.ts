@@ -200,13 +200,18 @@ export interface SeedOptions {
   onVerify?: (bytes: number) => void
   maxAnnounceMs?: number
   uploadLimit?: number
+  /** Aborts the hash check (SIGINT/SIGTERM before serving starts). */
+  signal?: AbortSignal
 }
 
 /** Checks the data against every piece hash, then serves it. */
 export async function startSeed(options: SeedOptions): Promise<{swarm: Swarm; source: ContentSource}> {
   const source = await ContentSource.open(options.meta, options.data)
   try {
-    const bad = await source.verify((index) => options.onVerify?.(Math.min(options.meta.pieceLength, options.meta.length - index * options.meta.pieceLength)))
+    const bad = await source.verify(
+      (index) => options.onVerify?.(Math.min(options.meta.pieceLength, options.meta.length - index * options.meta.pieceLength)),
+      options.signal,
+    )
     if (bad.length > 0) {
       throw new IntegrityError(
         `${options.shown} does not match the torrent: ${bad.length} of ${options.meta.pieces.length} pieces differ (first: piece ${bad[0]})`,

@@ -21,7 +21,7 @@ import nodePath from 'node:path'
 import type {Readable} from 'node:stream'
 
 import type {StorageAdapter} from '../backends/adapter.js'
-import {ConflictError, IntegrityError, NotFoundError, UsageError} from '../backends/errors.js'
+import {ConflictError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
 import {joinPath, parentOf} from '../backends/remote-path.js'
 import type {Metainfo, TorrentFile} from './metainfo.js'
 
@@ -253,16 +253,22 @@ export class ContentSource {
     return this.read(start, Math.min(this.meta.pieceLength, this.meta.length - start))
   }
 
-  /** Hashes every piece in order; returns the indexes that do not match. */
-  async verify(onPiece?: (index: number, ok: boolean) => void): Promise<number[]> {
+  /** Hashes every piece in order; returns the indexes that do not match. Stops early (TemporaryError) when `signal` aborts. */
+  async verify(onPiece?: (index: number, ok: boolean) => void, signal?: AbortSignal): Promise<number[]> {
     const bad: number[] = []
     const ahead: Array<Promise<Buffer>> = []
     const count = this.meta.pieces.length
     let next = 0
-    while (next < count && ahead.length < 4) ahead.push(this.readPiece(next++))
+    const readNext = (): void => {
+      const read = this.readPiece(next++)
+      read.catch(() => {})
+      ahead.push(read)
+    }
+    while (next < count && ahead.length < 4) readNext()
     for (let i = 0; i < count; i++) {
+      if (signal?.aborted) throw new TemporaryError(`interrupted while checking piece ${i} of ${count}`)
       const data = await ahead.shift()!
-      if (next < count) ahead.push(this.readPiece(next++))
+      if (next < count) readNext()
       const ok = createHash('sha1').update(data).digest().equals(this.meta.pieces[i])
       if (!ok) bad.push(i)
       onPiece?.(i, ok)

@@ -50,9 +50,11 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
     const log = (line: string): void => this.info(line)
     // Listen for the signals before anything is announced, so a stop at any moment announces "stopped".
     let stopRequested = false
+    const checking = new AbortController()
     const stopped = new Promise<void>((resolve) => {
       const stop = (): void => {
         stopRequested = true
+        checking.abort()
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
         resolve()
@@ -61,7 +63,7 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
       process.on('SIGTERM', stop)
     })
     this.info(`checking ${shown} against ${meta.pieces.length} piece hashes`)
-    const {swarm, source} = await torrent.startSeed({
+    const started = await torrent.startSeed({
       meta,
       data,
       shown,
@@ -73,7 +75,16 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
       verbose: flags.verbose,
       maxAnnounceMs: flags['max-announce-interval'] ? flags['max-announce-interval'] * 1000 : undefined,
       uploadLimit: flags['upload-limit'],
+      signal: checking.signal,
+    }).catch((error: unknown) => {
+      if (!stopRequested) throw error
+      return null
     })
+    if (!started) {
+      this.info('stopped before serving')
+      return {infoHash: meta.infoHashHex, name: meta.name, address: '', uploaded: 0}
+    }
+    const {swarm, source} = started
     this.log(`seeding ${swarm.address} ${meta.infoHashHex} ${meta.name}`)
     try {
       if (flags.publish && !stopRequested) {
