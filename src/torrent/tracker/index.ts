@@ -2,3 +2,5 @@
 export {TrackerServer, type TrackerOptions} from './server.js'
 export {Swarms, type AnnounceEvent, type AnnounceRequest, type AnnounceReply, type PeerEntry, type SwarmCounts} from './swarms.js'
 export {TorrentPool, type PoolEntry} from './pool.js'
+export {encodeAnnounceReply, parseAnnounce, TrackerRequestError} from './http-codec.js'
+export {parseUdpRequest, UdpIgnore, UdpRequestError} from './udp-codec.js'
