@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs the Debian tools the tests drive, when missing (run by npm's
+# pretest). Idempotent and quiet when everything is present.
+# To add a tool: one line "COMMAND PACKAGE" in NEEDED below.
+set -eu
+
+NEEDED='
+aria2c aria2
+transmission-daemon transmission-daemon
+transmission-remote transmission-cli
+python3 python3
+'
+
+missing=''
+for_each_needed() {
+  echo "$NEEDED" | while read -r command package; do
+    [ -n "$command" ] || continue
+    command -v "$command" >/dev/null 2>&1 || echo "$package"
+  done
+}
+missing=$(for_each_needed | sort -u | tr '\n' ' ')
+[ -z "$(echo "$missing" | tr -d ' ')" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+  echo "test-deps: missing Debian packages: $missing(run as root, or install them: apt-get install $missing)" >&2
+  exit 1
+fi
+SUDO=''
+[ "$(id -u)" -eq 0 ] || SUDO='sudo'
+echo "test-deps: installing $missing" >&2
+if ! $SUDO apt-get update -qq >&2 || ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >&2; then
+  echo "test-deps: could not install $missing(apt-get failed; see above)" >&2
+  exit 1
+fi
+still=$(for_each_needed | tr '\n' ' ')
+if [ -n "$(echo "$still" | tr -d ' ')" ]; then
+  echo "test-deps: still missing after apt-get: $still" >&2
+  exit 1
+fi

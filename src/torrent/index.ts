@@ -1,0 +1,11 @@
+/** The torrent room's one door (DESIGN.md §10): commands import from here only. */
+export * from './metainfo.js'
+export {BencodeError, decode as bdecode, encode as bencode} from './bencode.js'
+export {createTorrent, defaultPieceLength, checkPieceLength, type CreateOptions, type CreatedTorrent} from './create.js'
+export * from './wire.js'
+export {Picker, type Block, type PickerOptions, type PeerStats} from './picker.js'
+export {ContentSource, PartialContent, spans, type SourceLocation, type TargetLocation} from './storage.js'
+export {announce, parseAnnounceReply, parseCompactPeers, trackerBase, type AnnounceReply, type AnnounceRequest, type PeerAddress} from './announce.js'
+export {Swarm, type PeerReport, type PieceStore} from './swarm.js'
+export {getTorrent, publishTorrent, resolveSource, startSeed, type GetResult, type ResolvedSource} from './download.js'
+export {TrackerServer, type TrackerOptions} from './tracker/index.js'
