@@ -9,6 +9,8 @@ aria2c aria2
 transmission-daemon transmission-daemon
 transmission-remote transmission-cli
 python3 python3
+redis-server redis-server
+redis-cli redis-tools
 '
 
 missing=''

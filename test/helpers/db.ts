@@ -10,12 +10,10 @@ import {Redis} from 'ioredis'
 
 import {spawnCli} from './cli.js'
 
-/** Makes sure redis-server and redis-cli (the oracles) are installed. */
+/** Checks that redis-server and redis-cli (the oracles) are there; scripts/test-deps.sh installs them before npm test. */
 export function ensureRedis(): void {
   const have = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
-  if (have('redis-server') && have('redis-cli')) return
-  const result = spawnSync('apt-get', ['install', '-y', 'redis-server', 'redis-tools'], {stdio: 'ignore', env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}})
-  if (result.status !== 0 || !have('redis-server')) throw new Error('redis-server is needed for these tests: apt-get install -y redis-server redis-tools')
+  if (!have('redis-server') || !have('redis-cli')) throw new Error('redis-server and redis-cli are needed for these tests: run sh scripts/test-deps.sh')
 }
 
 const made: string[] = []
