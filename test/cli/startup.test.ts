@@ -41,12 +41,12 @@ describe('start-up: what a command loads', function () {
 
   after(() => rmSync(dir, {recursive: true, force: true}))
 
-  async function loadedBy(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{stdout: string; code: number | null; loaded: string[]}> {
+  async function loadedBy(args: string[], env: NodeJS.ProcessEnv = {}, cwd = dir): Promise<{stdout: string; code: number | null; loaded: string[]}> {
     const log = path.join(dir, `loaded-${Date.now()}-${Math.random()}.log`)
     const child = spawn(
       process.execPath,
       ['--require', path.join(dir, 'at-exit.cjs'), '--import', pathToFileURL(path.join(dir, 'register.mjs')).href, BIN, ...args],
-      {env: cleanEnv({...env, HOME: dir, LOADED_LOG: log, LOADED_HOOKS: pathToFileURL(path.join(dir, 'hooks.mjs')).href})},
+      {cwd, env: cleanEnv({...env, HOME: dir, LOADED_LOG: log, LOADED_HOOKS: pathToFileURL(path.join(dir, 'hooks.mjs')).href})},
     )
     const result = await collect(child)
     const loaded = readFileSync(log, 'utf8').split('\n').filter(Boolean)
@@ -76,6 +76,7 @@ describe('start-up: what a command loads', function () {
       '/node_modules/dns-packet/',
       '/node_modules/cli-progress/',
       '/node_modules/semver/',
+      '/node_modules/dotenv/',
       '/node_modules/@oclif/core/lib/config/',
       '/dist/backends/yandex/',
       '/dist/backends/cluster/',
@@ -85,5 +86,26 @@ describe('start-up: what a command loads', function () {
     ]) {
       expect(uses(loaded, part), part).to.equal(false)
     }
+  })
+
+  it('reads .env from the working directory when there is one, real environment variables first', async () => {
+    const root = path.join(dir, 'from-dotenv')
+    mkdirSync(path.join(root, 'dir'), {recursive: true})
+    writeFileSync(path.join(root, 'dir', 'only.txt'), 'x')
+    const cwd = path.join(dir, 'project')
+    mkdirSync(cwd, {recursive: true})
+    writeFileSync(path.join(cwd, '.env'), `DISK_LOCAL_ROOT=${root}\n`)
+
+    const fromFile = await loadedBy(['ls', 'local:/dir'], {}, cwd)
+    expect(fromFile.code).to.equal(0)
+    expect(fromFile.stdout.trim()).to.equal('only.txt')
+    expect(uses(fromFile.loaded, '/node_modules/dotenv/'), 'dotenv').to.equal(true)
+
+    const other = path.join(dir, 'from-env')
+    mkdirSync(path.join(other, 'dir'), {recursive: true})
+    writeFileSync(path.join(other, 'dir', 'env.txt'), 'x')
+    const fromEnv = await loadedBy(['ls', 'local:/dir'], {DISK_LOCAL_ROOT: other}, cwd)
+    expect(fromEnv.code).to.equal(0)
+    expect(fromEnv.stdout.trim()).to.equal('env.txt')
   })
 })
