@@ -20,18 +20,24 @@ interface Case {
   argv: string[]
 }
 
+interface Timing {
+  medianMs: number
+  /** Mean user + system CPU time: steadier than wall time on a shared machine. */
+  cpuMs?: number
+}
+
 /** hyperfine -N: no shell in between, warm-up runs, then RUNS timed runs each. */
-function withHyperfine(cases: Case[], env: NodeJS.ProcessEnv): Map<string, number> {
+function withHyperfine(cases: Case[], env: NodeJS.ProcessEnv): Map<string, Timing> {
   const json = path.join(work, 'hyperfine.json')
   const commands = cases.map((c) => c.argv.map((word) => (/[\s"'\\]/.test(word) ? JSON.stringify(word) : word)).join(' '))
   const result = spawnSync('hyperfine', ['-N', '--warmup', '5', '--runs', String(RUNS), '--export-json', json, ...commands], {env, stdio: ['ignore', 'ignore', 'inherit']})
   if (result.status !== 0) throw new Error(`hyperfine exited ${result.status}`)
-  const report = JSON.parse(readFileSync(json, 'utf8')) as {results: {median: number}[]}
-  return new Map(cases.map((c, i) => [c.name, report.results[i].median * 1000]))
+  const report = JSON.parse(readFileSync(json, 'utf8')) as {results: {median: number; user: number; system: number}[]}
+  return new Map(cases.map((c, i) => [c.name, {medianMs: report.results[i].median * 1000, cpuMs: (report.results[i].user + report.results[i].system) * 1000}]))
 }
 
 /** Without hyperfine: the cases in turn, RUNS rounds, so that load changes hit each alike. */
-function withSpawns(cases: Case[], env: NodeJS.ProcessEnv): Map<string, number> {
+function withSpawns(cases: Case[], env: NodeJS.ProcessEnv): Map<string, Timing> {
   const times = new Map<string, number[]>(cases.map((c) => [c.name, []]))
   for (let round = -3; round < RUNS; round++) {
     for (const c of cases) {
@@ -43,7 +49,7 @@ function withSpawns(cases: Case[], env: NodeJS.ProcessEnv): Map<string, number> 
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  return new Map([...times].map(([name, xs]) => [name, median(xs)]))
+  return new Map([...times].map(([name, xs]) => [name, {medianMs: median(xs)}]))
 }
 
 try {
@@ -61,13 +67,17 @@ try {
   if (check.status !== 0 || check.stdout.trim().split('\n').length !== 20) throw new Error(`ls failed: ${check.stderr}`)
 
   const hyperfine = has('hyperfine')
-  const medians = hyperfine ? withHyperfine(cases, env) : withSpawns(cases, env)
-  console.log(`${RUNS} runs each, ${hyperfine ? 'hyperfine -N' : 'alternating spawns (hyperfine not installed)'}; medians:`)
-  const ours = medians.get(cases[0].name)!
-  for (const c of cases) console.log(`  ${c.name.padEnd(26)} ${medians.get(c.name)!.toFixed(1).padStart(7)} ms`)
-  if (rclone) console.log(`  ours / rclone lsf:  ${(ours / medians.get('rclone lsf')!).toFixed(2)}x (target <= 3x)`)
+  const timings = hyperfine ? withHyperfine(cases, env) : withSpawns(cases, env)
+  console.log(`${RUNS} runs each, ${hyperfine ? 'hyperfine -N' : 'alternating spawns (hyperfine not installed)'}: median wall time, mean CPU (user+sys)`)
+  const median = (name: string) => timings.get(name)!.medianMs
+  for (const c of cases) {
+    const {medianMs, cpuMs} = timings.get(c.name)!
+    console.log(`  ${c.name.padEnd(26)} ${medianMs.toFixed(1).padStart(7)} ms${cpuMs === undefined ? '' : `   CPU ${cpuMs.toFixed(1).padStart(6)} ms`}`)
+  }
+  const ours = median(cases[0].name)
+  if (rclone) console.log(`  ours / rclone lsf:  ${(ours / median('rclone lsf')).toFixed(2)}x (target <= 3x)`)
   else console.log('  (rclone not installed: no ratio to rclone lsf)')
-  console.log(`  ours / node -e 0:   ${(ours / medians.get('node -e 0')!).toFixed(2)}x`)
+  console.log(`  ours / node -e 0:   ${(ours / median('node -e 0')).toFixed(2)}x`)
 } finally {
   await fs.rm(work, {recursive: true, force: true})
 }
