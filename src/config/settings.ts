@@ -1,4 +1,6 @@
-import dotenv from 'dotenv'
+import type dotenv from 'dotenv'
+import {existsSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -13,7 +15,12 @@ export const DEFAULT_YANDEX_API_URL = 'https://cloud-api.yandex.net/v1/disk'
 
 /** Loads `.env` from the working directory into process.env; real environment variables win. */
 export function loadDotEnv(cwd = process.cwd()): void {
-  dotenv.config({path: path.join(cwd, '.env'), override: false, quiet: true})
+  const file = path.join(cwd, '.env')
+  // dotenv loads only when it has something to do (a .env, or DOTENV_KEY for
+  // its vault): most runs have neither.
+  if (!process.env.DOTENV_KEY && !existsSync(file)) return
+  const dotenvModule = createRequire(import.meta.url)('dotenv') as typeof dotenv
+  dotenvModule.config({path: file, override: false, quiet: true})
 }
 
 export interface SettingsInput {

@@ -1,4 +1,8 @@
-import cliProgress from 'cli-progress'
+import type cliProgress from 'cli-progress'
+import {createRequire} from 'node:module'
+
+// cli-progress (16 modules) loads only when a bar is drawn, not on every run.
+const require = createRequire(import.meta.url)
 
 /** What transfers report as they go. */
 export interface Progress {
@@ -40,7 +44,8 @@ export class BarProgress implements Progress {
   private readonly started = Date.now()
 
   constructor(stream: NodeJS.WriteStream = process.stderr) {
-    this.bar = new cliProgress.SingleBar(
+    const {Presets, SingleBar} = require('cli-progress') as typeof cliProgress
+    this.bar = new SingleBar(
       {
         stream,
         hideCursor: true,
@@ -56,7 +61,7 @@ export class BarProgress implements Progress {
           return `${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${formatBytes(params.value)} / ${formatBytes(params.total)} | ${formatBytes(rate)}/s | ETA ${formatEta(eta)}`
         },
       },
-      cliProgress.Presets.shades_classic,
+      Presets.shades_classic,
     )
     this.bar.start(0, 0)
   }
