@@ -282,7 +282,10 @@ describe('ReliableSocket', function () {
     expect(distinct).to.equal(count)
     expect(twice).to.equal(0)
     expect(b.stats.received).to.equal(count)
-    expect(b.stats.injectedDrops).to.be.within(1500, 3000)
+    // About 10% of what passed b's loss layer: a's data packets in, b's acknowledgements out.
+    // (An absolute count would move with the retransmissions a loaded machine adds.)
+    const datagrams = a.stats.sent + a.stats.retransmits + b.stats.received + b.stats.duplicates
+    expect(b.stats.injectedDrops / datagrams).to.be.within(0.08, 0.12)
     expect(b.stats.duplicates).to.be.above(0)
     expect(a.stats.retransmits).to.be.above(1000)
   })
