@@ -98,7 +98,7 @@ export class WebServer {
     const port = (this.http.address() as AddressInfo).port
     this.address = {host, port}
     const names = isWildcard(host)
-      ? ['localhost', ...Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((item) => item.address))]
+      ? [host, 'localhost', ...Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((item) => item.address))]
       : [host]
     this.allowedHosts = new Set(names.map((name) => hostPort(name, port).toLowerCase()))
   }
