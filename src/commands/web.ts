@@ -14,7 +14,10 @@ export default class Web extends FileCommand<typeof Web> {
     'DISK_CLUSTER=127.0.0.1:7000 <%= config.bin %> <%= command.id %> --port 0 --tracker http://127.0.0.1:6969/announce --no-open',
   ]
 
+  static enableJsonFlag = false
+
   static flags = {
+    router: Flags.string({description: "The cluster router's address, HOST:PORT (else DISK_CLUSTER; unset: the embedded cluster)."}),
     host: Flags.string({description: 'Address to listen on (anything but loopback is reachable by others).', default: '127.0.0.1'}),
     port: Flags.integer({char: 'p', description: 'Port (0 picks a free one).', default: 8080, min: 0, max: 65535}),
     tracker: Flags.string({description: 'A torrent tracker (http://HOST:PORT/announce) whose pool the Torrents screen shows.'}),

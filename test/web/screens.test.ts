@@ -236,6 +236,20 @@ describe('web console in Chromium: home, upload, download, cluster', function ()
     expectNoConsoleErrors(watched)
   })
 
+  it('GET /api/cluster answers what cluster status --json prints', async () => {
+    const api = await web.authed('GET', '/api/cluster')
+    expect(api.status, api.text).to.equal(200)
+    const status = JSON.parse(await cli(['cluster', 'status', '--router', cluster.routerAddress, '--json']))
+    const shape = (status: {servers: number; replicas: number; members: Array<Record<string, unknown>>}) => ({
+      servers: status.servers,
+      replicas: status.replicas,
+      members: status.members.map((m) => ({number: m.number, addr: m.addr, state: m.state, hasDisk: typeof m.disk_total === 'number'})),
+    })
+    expect(shape(JSON.parse(api.text))).to.deep.equal(shape(status))
+    expect(shape(status).members.map((m) => m.state)).to.deep.equal(['up', 'up', 'up'])
+    expect(shape(status).members.every((m) => m.hasDisk)).to.equal(true)
+  })
+
   it('shows the three servers, and one killed turns data-state="down" within 10 s without a reload', async () => {
     const {page} = watched
     await page.goto(`${web.origin}/cluster`)
