@@ -2,12 +2,21 @@
 // driven by playwright-core (its own browser download is never used). The
 // first test file that asks starts it; a root-level after hook closes it.
 import {expect} from 'chai'
+import {accessSync, mkdtempSync, rmSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {chromium, type Browser, type BrowserContext, type Page} from 'playwright-core'
 
 const EXECUTABLE = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 let launching: Promise<Browser> | undefined
 
 export function sharedBrowser(): Promise<Browser> {
+  try {
+    accessSync(EXECUTABLE)
+  } catch {
+    throw new Error(`no Chromium at ${EXECUTABLE}: install the Debian package (apt-get install -y chromium), or set CHROMIUM_PATH`)
+  }
   launching ??= chromium.launch({executablePath: EXECUTABLE, args: ['--no-sandbox'], headless: true, timeout: 60_000})
   return launching
 }
@@ -16,7 +25,21 @@ after(async () => {
   const browser = await launching?.catch(() => undefined)
   launching = undefined
   await browser?.close()
+  if (shots) rmSync(shots, {recursive: true, force: true})
 })
+
+/**
+ * Where the screens' screenshots go: docs/ (the README shows them) when
+ * UPDATE_SCREENSHOTS=1, else a temporary folder, so a test run leaves the
+ * tracked files alone.
+ */
+export function screenshotPath(name: string): string {
+  if (process.env.UPDATE_SCREENSHOTS === '1') return fileURLToPath(new URL(`../../docs/${name}`, import.meta.url))
+  shots ??= mkdtempSync(path.join(os.tmpdir(), 'disk-client-web-shots-'))
+  return path.join(shots, name)
+}
+
+let shots: string | undefined
 
 /** A page that records console errors and uncaught page errors, for `expectNoConsoleErrors`. */
 export interface WatchedPage {

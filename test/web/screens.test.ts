@@ -5,16 +5,14 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {Readable} from 'node:stream'
-import {fileURLToPath} from 'node:url'
 import {execFile} from 'node:child_process'
 import {promisify} from 'node:util'
 
 import {runCli} from '../helpers/cli.js'
 import {TestCluster} from '../helpers/cluster.js'
-import {expectNoConsoleErrors, newWatchedPage, type WatchedPage} from './browser.js'
+import {expectNoConsoleErrors, newWatchedPage, screenshotPath, type WatchedPage} from './browser.js'
 import {seededChunks, startWeb, tempDirs, type WebProcess} from './helpers.js'
 
-const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url))
 const run = promisify(execFile)
 
 async function sha256File(file: string): Promise<string> {
@@ -90,7 +88,7 @@ describe('web console in Chromium: home, upload, download, cluster', function ()
     expect(await page.locator(`${row('/readme.txt')} td.size span`).getAttribute('title')).to.equal('8 bytes')
     expect(await page.locator(`${row('/Отчёт №1.txt')} td.modified`).textContent()).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
     expect(await page.locator('tr[data-path]').count()).to.equal(4)
-    await page.screenshot({path: path.join(DOCS, 'web-home.png')})
+    await page.screenshot({path: screenshotPath('web-home.png')})
     expectNoConsoleErrors(watched)
   })
 
@@ -153,7 +151,7 @@ describe('web console in Chromium: home, upload, download, cluster', function ()
     console.log(`      overall <progress> took ${new Set(fractions).size} distinct values: ${[...new Set(fractions)].map((f) => f.toFixed(2)).join(' ')}`)
     expect(await page.locator('#queue li[data-state="done"] progress').getAttribute('value')).to.equal(String(16 * 1024 * 1024))
     await page.locator('#commands code', {hasText: 'disk-client upload ./sixteen.bin /photos/sixteen.bin'}).waitFor()
-    await page.screenshot({path: path.join(DOCS, 'web-upload.png')})
+    await page.screenshot({path: screenshotPath('web-upload.png')})
     await cli(['download', '/photos/sixteen.bin', path.join(dirs.work, 'sixteen.back')])
     expect(await sha256File(path.join(dirs.work, 'sixteen.back'))).to.equal(await sha256File(local))
     expectNoConsoleErrors(watched)
@@ -171,7 +169,7 @@ describe('web console in Chromium: home, upload, download, cluster', function ()
     }
     await page.click(`${row('/Отчёт №1.txt')} td.name a`)
     await page.waitForURL(/\/download\?/)
-    await page.screenshot({path: path.join(DOCS, 'web-download.png')})
+    await page.screenshot({path: screenshotPath('web-download.png')})
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('a.button[data-action="download"]')])
     expect(download.suggestedFilename()).to.equal('Отчёт №1.txt')
     expectNoConsoleErrors(watched)
@@ -255,7 +253,7 @@ describe('web console in Chromium: home, upload, download, cluster', function ()
     await page.goto(`${web.origin}/cluster`)
     for (const n of [0, 1, 2]) await page.locator(`[data-server="${n}"][data-state="up"]`).waitFor()
     await page.locator('#cluster-live', {hasText: 'live'}).waitFor()
-    await page.screenshot({path: path.join(DOCS, 'web-cluster.png')})
+    await page.screenshot({path: screenshotPath('web-cluster.png')})
     await page.evaluate(`window.marker = 'no reload'`)
     await cluster.killServer(2)
     const killed = Date.now()
@@ -264,7 +262,7 @@ describe('web console in Chromium: home, upload, download, cluster', function ()
     expect(took).to.be.below(10_000)
     expect(await page.evaluate('window.marker')).to.equal('no reload')
     expect(await page.locator('[data-server="0"]').getAttribute('data-state')).to.equal('up')
-    await page.screenshot({path: path.join(DOCS, 'web-cluster-down.png')})
+    await page.screenshot({path: screenshotPath('web-cluster-down.png')})
     expectNoConsoleErrors(watched)
   })
 })

@@ -2,12 +2,10 @@ import {expect} from 'chai'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
-import {expectNoConsoleErrors, newWatchedPage, type WatchedPage} from './browser.js'
+import {expectNoConsoleErrors, newWatchedPage, screenshotPath, type WatchedPage} from './browser.js'
 import {startWeb, tempDirs, type WebProcess} from './helpers.js'
 
-const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url))
 
 // `disk-client torrent tracker` is built on another branch: this stands in for
 // its pool listing only, with the contract of DESIGN.md §10 (GET /torrents).
@@ -58,7 +56,7 @@ describe('web console in Chromium: the torrents screen', function () {
       expect(await item.locator('code').last().textContent()).to.match(/^disk-client torrent get .+ --tracker http:\/\/127\.0\.0\.1:\d+\/announce -o \.\/downloads$/)
     }
     expect(asked).to.be.at.least(1)
-    await page.screenshot({path: path.join(DOCS, 'web-torrents.png')})
+    await page.screenshot({path: screenshotPath('web-torrents.png')})
     expectNoConsoleErrors(watched)
   })
 
