@@ -161,6 +161,13 @@ describe('web console: HTTP API and security', function () {
     expect((await web.authed('GET', '/api/nothing')).status).to.equal(404)
   })
 
+  it('shows a failure on the page itself, with the status the API would give', async () => {
+    const page = await web.authed('GET', '/?path=/missing')
+    expect(page.status).to.equal(404)
+    expect(page.headers['content-type']).to.match(/^text\/html/)
+    expect(page.text).to.match(/<p class="error" data-code="ENOTFOUND_DIR">cannot list \/missing: [^<]+<\/p>/)
+  })
+
   it('downloads a file with an RFC 5987 filename* for a non-ASCII name', async () => {
     const response = await web.authed('GET', `/api/file?path=${encodeURIComponent('/docs/Отчёт 2026.txt')}`)
     expect(response.status).to.equal(200)

@@ -83,6 +83,26 @@ describe('web console: folder uploads, cancelled uploads, a wider bind', functio
     expectNoConsoleErrors(watched)
   })
 
+  it('uploads files dropped on the drop zone', async () => {
+    const {page} = watched
+    await page.goto(`${web.origin}/upload?path=%2F`)
+    // A drop as the browser delivers one: a DataTransfer with two files, on the drop zone.
+    await page.evaluate(`{
+      const transfer = new DataTransfer()
+      transfer.items.add(new File(['first dropped file\\n'], 'one.txt'))
+      transfer.items.add(new File(['second, ünïcode\\n'], 'twö.txt'))
+      const zone = document.getElementById('drop')
+      zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: transfer, bubbles: true, cancelable: true}))
+      zone.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}))
+    }`)
+    await page.locator('#queue li[data-file="twö.txt"][data-state="done"]').waitFor()
+    await page.locator('#queue li[data-file="one.txt"][data-state="done"]').waitFor()
+    expect(await fs.readFile(path.join(dirs.localRoot, 'one.txt'), 'utf8')).to.equal('first dropped file\n')
+    const stat = await runCli(['stat', '/twö.txt', '--json'], {env})
+    expect(JSON.parse(stat.stdout)).to.include({type: 'file', size: Buffer.byteLength('second, ünïcode\n')})
+    expectNoConsoleErrors(watched)
+  })
+
   it('keeps no partial file when an upload is cut off, and keeps serving', async () => {
     await new Promise<void>((resolve) => {
       const req = request({
