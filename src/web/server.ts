@@ -27,6 +27,9 @@ export interface WebServerOptions {
   log?: (line: string) => void
 }
 
+/** With the embedded cluster, how long the console keeps its data dir after the last request ends. */
+const EMBEDDED_IDLE_MS = 1500
+
 const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH'])
 
 const SECURITY_HEADERS = {
@@ -70,12 +73,16 @@ export class WebServer {
   private readonly feed: ClusterFeed
   private readonly api: ApiContext
   private allowedHosts = new Set<string>()
+  /** Requests (and event streams) still open, and the timer that lets go of the embedded cluster once there are none. */
+  private inFlight = 0
+  private idleTimer?: NodeJS.Timeout
   private address?: {host: string; port: number}
 
   constructor(readonly options: WebServerOptions) {
     this.feed = new ClusterFeed(() => this.routerAddress(), options.clusterIntervalMs)
     this.api = {session: options.session, feed: this.feed, routerAddress: () => this.routerAddress()}
     this.http = createServer((req, res) => {
+      this.track(res)
       this.handle(req, res).catch((error: unknown) => sendError(res, error))
     })
     // Uploads may be slow and event streams long: no request timeout, but idle sockets still go.
@@ -113,7 +120,26 @@ export class WebServer {
     return this.url.replace(/\/\?token=.*$/, '')
   }
 
+  /**
+   * The embedded cluster (no DISK_CLUSTER) lives in this process and locks
+   * its data dir: other disk-client commands wait for it. So the console
+   * closes it once no request has been open for a moment, and the next
+   * request starts it again.
+   */
+  private track(res: ServerResponse): void {
+    if (this.options.session.settings.cluster) return
+    this.inFlight++
+    clearTimeout(this.idleTimer)
+    res.once('close', () => {
+      if (--this.inFlight > 0) return
+      this.idleTimer = setTimeout(() => {
+        if (this.inFlight === 0) void this.options.session.release('cluster').catch((error: Error) => this.options.log?.(`closing the embedded cluster: ${error.message}`))
+      }, EMBEDDED_IDLE_MS)
+    })
+  }
+
   async stop(): Promise<void> {
+    clearTimeout(this.idleTimer)
     this.feed.close()
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve())
