@@ -64,22 +64,30 @@ describe('web console: folder uploads, cancelled uploads, a wider bind', functio
   it('cancels an upload in flight: the row says cancelled and no file appears', async () => {
     const {page} = watched
     await page.goto(`${web.origin}/upload?path=%2F`)
-    // Holds the PUT in the browser, so the cancel lands while it is in flight whatever the machine's load.
-    let held = 0
-    await page.route('**/api/file?*', () => {
-      held++
+    // Holds the first PUT in the browser, so the cancel lands while it is in flight whatever the
+    // machine's load; later ones go through. The route stays until the end: no unroute races the abort.
+    const held: unknown[] = []
+    await page.route('**/api/file?*', (route) => {
+      if (held.length === 0) held.push(route)
+      else void route.continue()
     })
-    await page.setInputFiles('#files', path.join(dirs.work, 'small.txt'))
-    await page.locator('#queue li[data-state="uploading"]').waitFor()
-    await page.click('#queue li[data-state="uploading"] button[data-action="cancel"]')
-    await page.locator('#queue li[data-state="cancelled"]').waitFor()
-    await page.unroute('**/api/file?*')
-    expect(held).to.equal(1)
-    expect((await runCli(['stat', '/small.txt'], {env})).code).to.equal(4)
-    // The queue goes on after a cancel.
-    await page.setInputFiles('#files', path.join(dirs.work, 'small.txt'))
-    await page.locator('#queue li[data-state="done"]').waitFor()
-    expect((await runCli(['stat', '/small.txt'], {env})).code).to.equal(0)
+    try {
+      await page.setInputFiles('#files', path.join(dirs.work, 'small.txt'))
+      await page.locator('#queue li[data-state="uploading"]').waitFor()
+      await page.click('#queue li[data-state="uploading"] button[data-action="cancel"]')
+      await page.locator('#queue li[data-state="cancelled"]').waitFor()
+      expect(held).to.have.length(1)
+      const missing = await runCli(['stat', '/small.txt'], {env})
+      expect(missing.code, missing.stdout + missing.stderr).to.equal(4)
+      // The queue goes on after a cancel.
+      await page.setInputFiles('#files', path.join(dirs.work, 'small.txt'))
+      await page.locator('#queue li[data-state="done"]').waitFor()
+      const present = await runCli(['stat', '/small.txt'], {env})
+      expect(present.code, present.stderr).to.equal(0)
+      expect(await page.locator('#queue li[data-state="cancelled"]').count()).to.equal(1)
+    } finally {
+      await page.unroute('**/api/file?*')
+    }
     expectNoConsoleErrors(watched)
   })
 
