@@ -11,6 +11,8 @@ transmission-remote transmission-cli
 python3 python3
 redis-server redis-server
 redis-cli redis-tools
+chromium chromium
+unzip unzip
 '
 
 missing=''

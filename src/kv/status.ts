@@ -10,6 +10,9 @@ export interface MemberStatus {
   hints: number
   /** Live keys on that server (copies, not distinct keys); null when it cannot be asked. */
   keys: number | null
+  /** Bytes of the filesystem under that server's data dir, from its INFO `# Disk`; null when it cannot be asked. */
+  disk_total: number | null
+  disk_free: number | null
 }
 
 export interface ClusterStatus {
@@ -35,6 +38,8 @@ export function parseClusterInfo(text: string): ClusterStatus {
         last_heartbeat_ms: Number(fields.last_heartbeat_ms ?? -1),
         hints: Number(fields.hints ?? 0),
         keys: null,
+        disk_total: null,
+        disk_free: null,
       })
       continue
     }
@@ -59,6 +64,13 @@ export async function fetchStatus(router: {host: string; port: number}): Promise
         const server = await RespClient.connect({...parseHostPort(member.addr), connectTimeoutMs: 2000, idleTimeoutMs: 3000})
         try {
           member.keys = Number(await server.call('DBSIZE'))
+          const info = String((await server.callString('INFO')) ?? '')
+          const disk = (name: string): number | null => {
+            const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(info)
+            return match ? Number(match[1]) : null
+          }
+          member.disk_total = disk('disk_total')
+          member.disk_free = disk('disk_free')
         } finally {
           server.close()
         }

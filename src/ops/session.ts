@@ -29,9 +29,25 @@ export class Session {
     if (!adapter) {
       adapter = createBackend(name, this.settings)
       this.adapters.set(name, adapter)
+      // A backend that failed to start is tried again on the next use, not remembered as failed.
+      adapter.catch(() => {
+        if (this.adapters.get(name) === adapter) this.adapters.delete(name)
+      })
     }
 
     return adapter
+  }
+
+  /**
+   * Closes one backend now; its next use creates it again. The web console
+   * lets go of the embedded cluster this way when idle, so that other
+   * commands can take its data dir.
+   */
+  async release(name: BackendName): Promise<void> {
+    const adapter = this.adapters.get(name)
+    if (!adapter) return
+    this.adapters.delete(name)
+    await (await adapter.catch(() => undefined))?.close?.()
   }
 
   /** Resolves a remote path as the user wrote it: prefix, else the default backend. */
