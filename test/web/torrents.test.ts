@@ -1,37 +1,44 @@
 import {expect} from 'chai'
-import {createServer, type Server} from 'node:http'
-import type {AddressInfo} from 'node:net'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {expectNoConsoleErrors, newWatchedPage, screenshotPath, type WatchedPage} from './browser.js'
+import {createTorrent, killAll, makeFile, startTracker, type Tracker} from '../torrent/helpers.js'
 import {startWeb, tempDirs, type WebProcess} from './helpers.js'
 
 
-// `disk-client torrent tracker` is built on another branch: this stands in for
-// its pool listing only, with the contract of DESIGN.md §10 (GET /torrents).
-const POOL = [
-  {infoHash: 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3', name: 'debian-12.iso', size: 658505728, pieceLength: 262144, seeders: 3, leechers: 2, completed: 7},
-  {infoHash: '0beec7b5ea3f0fdbc95d0dd47f3c5bc275da8a33', name: 'фото 2026', size: 12345678, pieceLength: 16384, seeders: 1, leechers: 0, completed: 1},
-]
+/** Announces a peer of `infoHash` to the tracker as a seeder (left=0) or a leecher. */
+async function announce(url: string, infoHash: string, peer: string, left: number): Promise<void> {
+  const escape = (hex: string) => hex.replace(/../g, (byte) => `%${byte}`)
+  const query = `info_hash=${escape(infoHash)}&peer_id=${escape(Buffer.from(peer.padEnd(20, '-')).toString('hex'))}&port=6881&uploaded=0&downloaded=0&left=${left}&event=started&compact=1`
+  const response = await fetch(`${url}?${query}`)
+  expect(response.status).to.equal(200)
+  expect(Buffer.from(await response.arrayBuffer()).toString('latin1')).not.to.include('failure reason')
+}
 
 describe('web console in Chromium: the torrents screen', function () {
   this.timeout(120_000)
-  let tracker: Server
+  let tracker: Tracker
   let dirs: Awaited<ReturnType<typeof tempDirs>>
   let web: WebProcess
   let watched: WatchedPage
-  let asked = 0
+  const pool: Array<{infoHash: string; name: string; seeders: number; leechers: number}> = []
 
   before(async () => {
-    tracker = createServer((req, res) => {
-      if (req.url !== '/torrents') return void res.writeHead(404).end()
-      asked++
-      res.writeHead(200, {'Content-Type': 'application/json'}).end(JSON.stringify(POOL))
-    })
-    await new Promise<void>((resolve) => tracker.listen(0, '127.0.0.1', resolve))
     dirs = await tempDirs()
-    const announce = `http://127.0.0.1:${(tracker.address() as AddressInfo).port}/announce`
-    web = await startWeb({DISK_BACKEND: 'local', DISK_LOCAL_ROOT: dirs.localRoot, DISK_DATA_DIR: dirs.dataDir, HOME: dirs.work}, ['--tracker', announce])
+    // The real tracker, with two torrents in its pool: one with a seeder and a leecher, one with a seeder.
+    tracker = await startTracker(path.join(dirs.work, 'tracker'), 30)
+    for (const [name, seeders, leechers] of [['debian-12.iso', 1, 1], ['фото 2026.bin', 1, 0]] as const) {
+      const file = await makeFile(path.join(dirs.work, name), 64 * 1024, name)
+      const torrent = await createTorrent(file, path.join(dirs.work, `${name}.torrent`), tracker.announce)
+      const put = await fetch(`${tracker.base}/torrents`, {method: 'PUT', body: await readFile(torrent)})
+      expect(put.status).to.equal(201)
+      const {infoHash} = (await put.json()) as {infoHash: string}
+      await announce(tracker.announce, infoHash, `seed-${pool.length}`, 0)
+      if (leechers) await announce(tracker.announce, infoHash, `leech-${pool.length}`, 1000)
+      pool.push({infoHash, name, seeders, leechers})
+    }
+    web = await startWeb({DISK_BACKEND: 'local', DISK_LOCAL_ROOT: dirs.localRoot, DISK_DATA_DIR: dirs.dataDir, HOME: dirs.work}, ['--tracker', tracker.announce])
     watched = await newWatchedPage()
     await watched.page.goto(web.url)
   })
@@ -39,7 +46,7 @@ describe('web console in Chromium: the torrents screen', function () {
   after(async () => {
     await watched?.context.close()
     await web?.stop()
-    await new Promise((resolve) => tracker?.close(resolve))
+    await killAll()
     await dirs?.remove()
   })
 
@@ -47,7 +54,7 @@ describe('web console in Chromium: the torrents screen', function () {
     const {page} = watched
     await page.click('header nav a:has-text("Torrents")')
     await page.waitForURL(/\/torrents$/)
-    for (const torrent of POOL) {
+    for (const torrent of pool) {
       const item = page.locator(`tr[data-infohash="${torrent.infoHash}"]`)
       await item.waitFor()
       expect(await item.locator('td').first().textContent()).to.equal(torrent.name)
@@ -55,7 +62,6 @@ describe('web console in Chromium: the torrents screen', function () {
       expect(await item.locator('td.leechers').textContent()).to.equal(String(torrent.leechers))
       expect(await item.locator('code').last().textContent()).to.match(/^disk-client torrent get .+ --tracker http:\/\/127\.0\.0\.1:\d+\/announce -o \.\/downloads$/)
     }
-    expect(asked).to.be.at.least(1)
     await page.screenshot({path: screenshotPath('web-torrents.png')})
     expectNoConsoleErrors(watched)
   })
