@@ -137,20 +137,20 @@ export class RecordsApi {
   private async bulkGet(req: http.IncomingMessage, url: URL): Promise<unknown> {
     const body = object(await readJson(req))
     if (!Array.isArray(body.docs)) throw badRequest('Missing JSON list of `docs`.')
-    const revs = flag(url, 'revs')
-    const results = []
-    for (const entry of body.docs as Array<{id?: unknown; rev?: unknown}>) {
-      const id = entry?.id
-      if (typeof id !== 'string') {
-        results.push({id: null, docs: [{error: {id: null, rev: null, error: 'illegal_docid', reason: 'Document id must be a string'}}]})
-        continue
-      }
-      const wanted = typeof entry.rev === 'string' ? [entry.rev] : 'all'
-      const found = await this.store.openRevs(id, wanted, {revs, latest: flag(url, 'latest')})
-      const docs = found.map((r) => ('ok' in r ? r : {error: {id, rev: r.missing, error: 'not_found', reason: 'missing'}}))
+    const entries = body.docs as Array<{id?: unknown; rev?: unknown}>
+    const valid = entries.filter((e) => typeof e?.id === 'string') as Array<{id: string; rev?: unknown}>
+    const found = await this.store.bulkGet(
+      valid.map((e) => ({id: e.id, rev: typeof e.rev === 'string' ? e.rev : undefined})),
+      {revs: flag(url, 'revs'), latest: flag(url, 'latest')},
+    )
+    let next = 0
+    const results = entries.map((entry) => {
+      if (typeof entry?.id !== 'string') return {id: null, docs: [{error: {id: null, rev: null, error: 'illegal_docid', reason: 'Document id must be a string'}}]}
+      const id = entry.id
+      const docs: unknown[] = found[next++].map((r) => ('ok' in r ? r : {error: {id, rev: r.missing, error: 'not_found', reason: 'missing'}}))
       if (docs.length === 0) docs.push({error: {id, rev: 'undefined', error: 'not_found', reason: 'missing'}})
-      results.push({id, docs})
-    }
+      return {id, docs}
+    })
     return {results}
   }
 

@@ -139,6 +139,13 @@ export class RecordStore {
     return raw === undefined ? undefined : (JSON.parse(raw) as Meta)
   }
 
+  /** Many documents' metadata in one LevelDB call. */
+  async metas(ids: string[]): Promise<Map<string, Meta | undefined>> {
+    const unique = [...new Set(ids)]
+    const values = unique.length > 0 ? await this.db.getMany(unique.map(dKey)) : []
+    return new Map(unique.map((id, i) => [id, values[i] === undefined ? undefined : (JSON.parse(values[i]!) as Meta)]))
+  }
+
   async tree(id: string): Promise<RevTree | undefined> {
     return (await this.meta(id))?.t
   }
@@ -183,12 +190,39 @@ export class RecordStore {
     return out
   }
 
+  /** _bulk_get: for each {id, rev?}, the revision (or every leaf) as open_revs would give it; two LevelDB calls in all. */
+  async bulkGet(entries: Array<{id: string; rev?: string}>, options: {revs?: boolean; latest?: boolean}): Promise<Array<Array<{ok: Doc} | {missing: string}>>> {
+    const metas = await this.metas(entries.map((e) => e.id))
+    const wanted = entries.map((entry) => {
+      const tree = metas.get(entry.id)?.t ?? {}
+      let revs: string[]
+      if (entry.rev === undefined) revs = leaves(tree)
+      else revs = options.latest && tree[entry.rev] ? leavesFrom(tree, entry.rev) : [entry.rev]
+      return {id: entry.id, tree, revs}
+    })
+    const keys = wanted.flatMap((w) => w.revs.filter((rev) => w.tree[rev]).map((rev) => bKey(w.id, rev)))
+    const bodies = new Map<string, string | undefined>()
+    const values = keys.length > 0 ? await this.db.getMany(keys) : []
+    keys.forEach((key, i) => bodies.set(key, values[i]))
+    return wanted.map(({id, tree, revs}) =>
+      revs.map((rev) => {
+        const raw = tree[rev] ? bodies.get(bKey(id, rev)) : undefined
+        if (raw === undefined) return {missing: rev}
+        const doc: Doc = {_id: id, _rev: rev, ...(JSON.parse(raw) as Body)}
+        if (tree[rev].d) doc._deleted = true
+        if (options.revs) doc._revisions = revisions(tree, rev)
+        return {ok: doc}
+      }),
+    )
+  }
+
   /** _revs_diff: the revisions this database lacks. */
   async revsDiff(request: Record<string, unknown>): Promise<Record<string, {missing: string[]}>> {
     const out: Record<string, {missing: string[]}> = {}
+    const metas = await this.metas(Object.keys(request))
     for (const [id, revs] of Object.entries(request)) {
       if (!Array.isArray(revs)) throw badRequest('_revs_diff wants {id: [revs]}')
-      const tree = (await this.tree(id)) ?? {}
+      const tree = metas.get(id)?.t ?? {}
       const missing = revs.filter((rev) => typeof rev === 'string' && !tree[rev])
       if (missing.length > 0) out[id] = {missing: missing as string[]}
     }
@@ -208,13 +242,14 @@ export class RecordStore {
       let seq = this.seq
       let live = this.live
       let dead = this.dead
+      const prefetched = await this.metas(docs.map((d) => (d as Doc)?._id).filter((id): id is string => typeof id === 'string'))
       for (const raw of docs) {
         let id: string | undefined
         try {
           const split = splitDoc(raw, !newEdits)
           const doc = raw as Doc
           id = split.id ?? randomUUID().replaceAll('-', '')
-          const before = pending.has(id) ? pending.get(id) : await this.meta(id)
+          const before = pending.has(id) ? pending.get(id) : prefetched.has(id) ? prefetched.get(id) : await this.meta(id)
           const tree: RevTree = before?.t ?? {}
           const deleted = doc._deleted === true
           let next: RevTree
@@ -293,25 +328,30 @@ export class RecordStore {
   /** Changes after `since`, oldest first, one row per document at its latest change. */
   async changes(options: {since: number; limit?: number; allDocs?: boolean; owner?: string; includeDocs?: boolean}): Promise<{results: ChangeRow[]; last_seq: number}> {
     const results: ChangeRow[] = []
-    let last = options.since
     const limit = options.limit ?? Infinity
-    for await (const [key, id] of this.db.iterator({gt: sKey(options.since), lt: 's\x01'})) {
-      const seq = Number(key.slice(2))
-      last = seq
-      const meta = await this.meta(id)
-      if (!meta || meta.s !== seq) continue
-      const tree = meta.t
-      const win = winner(tree)
-      if (options.owner !== undefined && !(await this.ownedBy(id, tree, win, options.owner))) continue
-      const revs = options.allDocs ? [win, ...leaves(tree).filter((rev) => rev !== win)] : [win]
-      const row: ChangeRow = {seq, id, changes: revs.map((rev) => ({rev}))}
-      if (tree[win].d) row.deleted = true
-      if (options.includeDocs) row.doc = await this.revision(id, tree, win)
-      results.push(row)
-      if (results.length >= limit) break
+    let last = options.since
+    // Read the sequence index in chunks, so a filtered feed over a large database stays bounded in memory.
+    const chunk = Math.min(Math.max(Number.isFinite(limit) ? limit : 1000, 100), 1000)
+    for (;;) {
+      const scanned: Array<[number, string]> = []
+      for await (const [key, id] of this.db.iterator({gt: sKey(last), lt: 's\x01', limit: chunk})) scanned.push([Number(key.slice(2)), id])
+      const metas = await this.metas(scanned.map(([, id]) => id))
+      for (const [seq, id] of scanned) {
+        last = seq
+        const meta = metas.get(id)
+        if (!meta || meta.s !== seq) continue
+        const tree = meta.t
+        const win = winner(tree)
+        if (options.owner !== undefined && !(await this.ownedBy(id, tree, win, options.owner))) continue
+        const revs = options.allDocs ? [win, ...leaves(tree).filter((rev) => rev !== win)] : [win]
+        const row: ChangeRow = {seq, id, changes: revs.map((rev) => ({rev}))}
+        if (tree[win].d) row.deleted = true
+        if (options.includeDocs) row.doc = await this.revision(id, tree, win)
+        results.push(row)
+        if (results.length >= limit) return {results, last_seq: seq}
+      }
+      if (scanned.length < chunk) return {results, last_seq: last}
     }
-    if (results.length < limit) last = Math.max(last, options.since)
-    return {results, last_seq: results.length >= limit ? results[results.length - 1].seq : Math.max(last, options.since)}
   }
 
   /** The built-in filter site/owner: the winner's `owner`, or for a tombstone without one, the `NAME:` id prefix. */
