@@ -13,7 +13,10 @@ describe('site: commands', function () {
     const port = await freePort()
     const local = await harness.local('north', `http://127.0.0.1:${port}`, {generateMs: 100})
     const central = await harness.central(port, {north: local.url, south: 'http://127.0.0.1:1'}, ['--poll-ms', '200', '--timeout-ms', '1000'])
-    await waitFor('a pull of north', async () => (await getJson<{locals: Array<{name: string; lastPull: string | null}>}>(`${central.url}/_status`)).locals[0].lastPull !== null)
+    await waitFor('north up after a pull', async () => {
+      const north = (await getJson<{locals: Array<{name: string; state: string; lastPull: string | null}>}>(`${central.url}/_status`)).locals[0]
+      return north.state === 'up' && north.lastPull !== null
+    })
     const table = await runCli(['site', 'status', '--central', central.url])
     expect(table.code, table.stderr).to.equal(0)
     expect(table.stdout).to.match(/^LOCAL\s+STATE\s+LAST PULL/m)

@@ -100,7 +100,11 @@ describe("site: our replicator against PouchDB's server", function () {
       const have = await revsOf(central.url)
       return [...expected].every(([id, rev]) => have.get(id) === rev)
     })
-    const status = await getJson<{locals: Array<{name: string; state: string; pulled: number}>}>(`${central.url}/_status`)
-    expect(status.locals.find((l) => l.name === 'p')).to.include({state: 'up', pulled: 25})
+    // The poll ends (and the state is set) after the records are in.
+    await waitFor('p up with 25 pulled', async () => {
+      const status = await getJson<{locals: Array<{name: string; state: string; pulled: number}>}>(`${central.url}/_status`)
+      const p = status.locals.find((l) => l.name === 'p')
+      return p?.state === 'up' && p.pulled === 25
+    })
   })
 })
