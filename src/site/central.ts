@@ -138,7 +138,9 @@ export class CentralServer {
       await this.store.close()
       throw new Error(`SNTP on udp ${address.address}:${address.port}: ${(error as Error).message}`)
     }
-    this.self = new CouchClient({url: `http://${address.address}:${address.port}/${DB_NAME}`, timeoutMs: this.timeoutMs, signal: this.stopping.signal})
+    // Push reads this server's own database over HTTP, through loopback when bound to a wildcard address.
+    const selfHost = address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : address.family === 'IPv6' ? `[${address.address}]` : address.address
+    this.self = new CouchClient({url: `http://${selfHost}:${address.port}/${DB_NAME}`, timeoutMs: this.timeoutMs, signal: this.stopping.signal})
     for (const link of this.links.values()) this.loops.push(this.loop(link))
     return address
   }

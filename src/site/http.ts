@@ -155,7 +155,7 @@ export class RecordsApi {
   }
 
   private async changes(req: http.IncomingMessage, url: URL, res: http.ServerResponse): Promise<void> {
-    let params = url.searchParams
+    const params = url.searchParams
     if (req.method === 'POST') {
       // PouchDB posts doc_ids filters; the query string still carries the rest.
       await readJson(req).catch(() => undefined)
@@ -194,7 +194,6 @@ export class RecordsApi {
         clearInterval(beat)
       }
       res.end(JSON.stringify(result) + '\n')
-      params = new URLSearchParams()
       return
     }
     sendJson(res, 200, result)

@@ -6,6 +6,7 @@
  * The packet codec is pure; only SntpServer and sntpQuery touch sockets.
  */
 import dgram from 'node:dgram'
+import {isIPv6} from 'node:net'
 
 /** Seconds from 1900-01-01 (NTP era 0) to 1970-01-01. */
 export const NTP_DELTA = 2_208_988_800
@@ -50,11 +51,12 @@ export interface SntpServerOptions {
 }
 
 export class SntpServer {
-  private readonly socket = dgram.createSocket('udp4')
+  private readonly socket: dgram.Socket
   private readonly offsetMs: number
 
   constructor(private readonly options: SntpServerOptions) {
     this.offsetMs = options.offsetMs ?? 0
+    this.socket = dgram.createSocket(isIPv6(options.host) ? 'udp6' : 'udp4')
     this.socket.on('message', (message, remote) => {
       const reply = answer(message, this.now(), () => this.now())
       if (reply) this.socket.send(reply, remote.port, remote.address, () => undefined)
@@ -90,7 +92,7 @@ export interface ClockSample {
 /** One SNTP exchange with HOST:PORT; rejects on timeout or an answer that is not ours. */
 export function sntpQuery(host: string, port: number, timeoutMs = 1000): Promise<ClockSample> {
   return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket('udp4')
+    const socket = dgram.createSocket(isIPv6(host) ? 'udp6' : 'udp4')
     const request = Buffer.alloc(PACKET_BYTES)
     request[0] = (4 << 3) | 3
     let t1 = 0

@@ -41,9 +41,11 @@ export default class SiteLocal extends BaseCommand<typeof SiteLocal> {
     } catch (error) {
       throw new UsageError((error as Error).message)
     }
+    // Listen for the signal before saying we listen: a caller may send it as soon as it reads the line.
+    const stopped = untilSignal()
     const address = await server.start()
     this.log(`listening http ${address.address}:${address.port}`)
-    const signal = await untilSignal()
+    const signal = await stopped
     logger.log({event: 'stop', local: flags.name, signal})
     await server.stop()
     await logger.close()
