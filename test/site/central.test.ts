@@ -118,12 +118,12 @@ describe('site: a central polling two locals', function () {
     await waitFor('both at the central', async () => (await revsOf(central.url)).size === 10)
     a.child.kill('SIGSTOP')
     try {
-      // Each of b's new records arrives well inside one request timeout of the hung local (6 s).
+      // Each of b's new records arrives well inside one request timeout of the hung local (6 s); a shared loop would wait that out.
       for (let i = 0; i < 4; i++) {
         await addRecords(b, 'b', 1, 100 + i)
         const started = Date.now()
         await waitFor(`b:${100 + i} at the central`, async () => (await revsOf(central.url)).has(`b:${100 + i}`), 20_000, 50)
-        expect(Date.now() - started, `b:${100 + i}`).to.be.lessThan(3000)
+        expect(Date.now() - started, `b:${100 + i}`).to.be.lessThan(4500)
         if (i === 0) await new Promise((resolve) => setTimeout(resolve, 1000)) // let a's poll hang meanwhile
       }
       await waitFor('a down after its timeout', async () => (await links(central)).get('a')?.state === 'down', 30_000)

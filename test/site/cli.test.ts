@@ -1,4 +1,6 @@
 import {expect} from 'chai'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
 
 import {runCli} from '../helpers/cli.js'
 import {freePort, getJson, SiteHarness, waitFor} from './helpers.js'
@@ -12,7 +14,8 @@ describe('site: commands', function () {
   it('site status prints a row per local, or the /_status JSON with --json', async () => {
     const port = await freePort()
     const local = await harness.local('north', `http://127.0.0.1:${port}`, {generateMs: 100})
-    const central = await harness.central(port, {north: local.url, south: 'http://127.0.0.1:1'}, ['--poll-ms', '200', '--timeout-ms', '1000'])
+    const log = join(harness.dir(), 'central.log')
+    const central = await harness.central(port, {north: local.url, south: 'http://127.0.0.1:1'}, ['--poll-ms', '200', '--timeout-ms', '1000', '--log', log])
     await waitFor('north up after a pull', async () => {
       const north = (await getJson<{locals: Array<{name: string; state: string; lastPull: string | null}>}>(`${central.url}/_status`)).locals[0]
       return north.state === 'up' && north.lastPull !== null
@@ -25,6 +28,10 @@ describe('site: commands', function () {
     expect(json.code).to.equal(0)
     const status = JSON.parse(json.stdout) as {locals: Array<Record<string, unknown>>}
     expect(status.locals.map((l) => l.name)).to.deep.equal(['north', 'south'])
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(lines.some((e) => e.event === 'poll' && e.local === 'north')).to.equal(true)
+    expect(lines.some((e) => e.event === 'failure' && e.local === 'south')).to.equal(true)
+    expect(lines.every((e) => typeof e.time === 'string' && typeof e.event === 'string')).to.equal(true)
     expect(status.locals[0]).to.have.keys('name', 'url', 'state', 'lastPull', 'lastPush', 'lastSeq', 'lag', 'pulled', 'pushed', 'errors', 'clockOffsetMs')
   })
 
