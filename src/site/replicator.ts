@@ -10,6 +10,7 @@
 import {createHash, randomUUID} from 'node:crypto'
 
 import type {CouchClient} from './client.js'
+import {CouchError} from './errors.js'
 import type {Doc} from './store.js'
 
 export interface ReplicateOptions {
@@ -74,6 +75,7 @@ export async function replicate(source: CouchClient, target: CouchClient, option
   let docsRead = 0
   let docsWritten = 0
   let missingFound = 0
+  const state = {bulkGet: true}
   const filter = options.owner ? `&filter=site/owner&owner=${encodeURIComponent(options.owner)}` : ''
   for (;;) {
     const changes = await source.get<ChangesResponse>(`_changes?style=all_docs&limit=${batchSize}&since=${encodeURIComponent(String(since))}${filter}`)
@@ -84,8 +86,7 @@ export async function replicate(source: CouchClient, target: CouchClient, option
       const missing = Object.entries(diff).flatMap(([docId, entry]) => entry.missing.map((rev) => ({id: docId, rev})))
       missingFound += missing.length
       if (missing.length > 0) {
-        const got = await source.post<BulkGetResponse>('_bulk_get?revs=true&latest=true', {docs: missing})
-        const docs = got.results.flatMap((r) => r.docs.flatMap((d) => (d.ok ? [d.ok] : [])))
+        const docs = await fetchRevisions(source, diff, missing, state)
         docsRead += docs.length
         if (docs.length > 0) {
           const errors = await target.post<unknown[]>('_bulk_docs', {docs, new_edits: false})
@@ -99,6 +100,28 @@ export async function replicate(source: CouchClient, target: CouchClient, option
     if (changes.results.length < batchSize || !advanced) break
   }
   return {replicationId: id, startSeq, lastSeq: since, docsRead, docsWritten, missingFound, ms: Date.now() - started}
+}
+
+/**
+ * The missing revisions with their histories: one `_bulk_get`, or where the
+ * source has none (CouchDB before 2.3), one `GET ID?open_revs=[…]&revs=true&latest=true` per document.
+ */
+async function fetchRevisions(source: CouchClient, diff: Record<string, {missing: string[]}>, missing: Array<{id: string; rev: string}>, state: {bulkGet: boolean}): Promise<Doc[]> {
+  if (state.bulkGet) {
+    try {
+      const got = await source.post<BulkGetResponse>('_bulk_get?revs=true&latest=true', {docs: missing})
+      return got.results.flatMap((r) => r.docs.flatMap((d) => (d.ok ? [d.ok] : [])))
+    } catch (error) {
+      if (!(error instanceof CouchError) || ![400, 404, 405, 501].includes(error.status)) throw error
+      state.bulkGet = false
+    }
+  }
+  const docs: Doc[] = []
+  for (const [id, entry] of Object.entries(diff)) {
+    const found = await source.get<Array<{ok?: Doc}>>(`${encodeURIComponent(id)}?revs=true&latest=true&open_revs=${encodeURIComponent(JSON.stringify(entry.missing))}`)
+    for (const r of found) if (r.ok) docs.push(r.ok)
+  }
+  return docs
 }
 
 /** Writes the same session to both sides; each keeps the five newest sessions. */

@@ -91,6 +91,40 @@ describe("site: our replicator against PouchDB's server", function () {
     expect((await pouch.get('north:100')).value).to.equal(100)
   })
 
+  it('falls back to GET open_revs when the source has no _bulk_get', async () => {
+    const docs = Array.from({length: 12}, (_, i) => ({_id: `north:${i}`, owner: 'north', value: i}))
+    await sendJson('POST', `${local.url}/records/_bulk_docs`, {docs})
+    const first = await getJson(`${local.url}/records/north:3`)
+    await sendJson('DELETE', `${local.url}/records/north:3?rev=${first._rev as string}`, {})
+    // A proxy in front of our local that answers _bulk_get as an old CouchDB does, and forwards the rest.
+    const seen: string[] = []
+    const proxy = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`)
+      if (req.url?.includes('_bulk_get')) {
+        req.resume()
+        res.writeHead(404, {'content-type': 'application/json'}).end('{"error":"not_found","reason":"missing"}')
+        return
+      }
+      const upstream = http.request(`${local.url}${req.url}`, {method: req.method, headers: req.headers}, (reply) => {
+        res.writeHead(reply.statusCode ?? 502, reply.headers)
+        reply.pipe(res)
+      })
+      req.pipe(upstream)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    try {
+      const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+      const result = await replicate(client(proxyUrl), client(pouchUrl))
+      expect(result.docsWritten).to.equal(12)
+      expect(seen.some((line) => line.startsWith('GET /records/north%3A3?revs=true&latest=true&open_revs='))).to.equal(true)
+      const ids = docs.map((d) => d._id)
+      expect(await leavesOf(`${pouchUrl}/records`, ids)).to.deep.equal(await leavesOf(`${local.url}/records`, ids))
+    } finally {
+      proxy.closeAllConnections()
+      await new Promise<void>((resolve) => proxy.close(() => resolve()))
+    }
+  })
+
   it("a central pulls from PouchDB's server as one of its locals", async () => {
     for (let i = 0; i < 25; i++) await pouch.put({_id: `p:${i}`, owner: 'p', value: i})
     const port = await freePort()
