@@ -11,7 +11,9 @@
  * LevelDB is opened as the KV layer opens it (src/kv/storage.ts): no
  * compression, larger write buffer. Writes go through one queue, each request
  * one atomic batch; a batch is in LevelDB's log (write(2)) before it is
- * acknowledged, so a SIGKILL loses nothing acknowledged.
+ * acknowledged, so a SIGKILL loses nothing acknowledged, and as there, the log
+ * is fsync'd once a second when something was written (and on close), which
+ * bounds what an OS crash can take.
  */
 import {randomUUID} from 'node:crypto'
 
@@ -84,6 +86,8 @@ export class RecordStore {
   private live = 0
   private dead = 0
   private waiters = new Set<() => void>()
+  private dirty = false
+  private syncTimer?: NodeJS.Timeout
 
   constructor(dir: string) {
     this.db = new ClassicLevel<string, string>(dir, {
@@ -103,6 +107,8 @@ export class RecordStore {
       await this.db.put('m\0uuid', uuid)
     }
     this.uuidValue = uuid
+    this.syncTimer = setInterval(() => void this.sync().catch(() => undefined), 1000)
+    this.syncTimer.unref()
     for await (const value of this.db.values({gt: 'd\0', lt: 'd\x01'})) {
       const meta = JSON.parse(value) as Meta
       if (meta.t[winner(meta.t)].d) this.dead++
@@ -110,8 +116,17 @@ export class RecordStore {
     }
   }
 
+  /** One synced write flushes LevelDB's log, with every batch before it. */
+  private async sync(): Promise<void> {
+    if (!this.dirty) return
+    this.dirty = false
+    await this.db.put('m\0sync', '', {sync: true})
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.syncTimer)
     await this.chain.catch(() => undefined)
+    await this.sync().catch(() => undefined)
     for (const wake of this.waiters) wake()
     await this.db.close()
   }
@@ -297,6 +312,7 @@ export class RecordStore {
       }
       batch.put('m\0seq', String(seq))
       await batch.write()
+      this.dirty = true
       this.seq = seq
       this.live = live
       this.dead = dead
@@ -439,6 +455,7 @@ export class RecordStore {
       const fullId = `_local/${id}`
       if ((doc as Doc)._deleted) await this.db.del(lKey(id))
       else await this.db.put(lKey(id), JSON.stringify({...(doc as Body), _id: fullId, _rev: rev}))
+      this.dirty = true
       return {ok: true, id: fullId, rev}
     })
   }
