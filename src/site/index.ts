@@ -1,0 +1,11 @@
+/** The site room (DESIGN.md §12): central and local servers replicating by the CouchDB protocol, with SNTP time. */
+export {CentralServer, parseLocalSpec, type CentralOptions, type LinkStatus, type LocalSpec} from './central.js'
+export {CouchClient} from './client.js'
+export {CouchError} from './errors.js'
+export {LocalServer, type LocalOptions} from './local.js'
+export {jsonLog, type JsonLog, type Logger} from './log.js'
+export {backoffMs, step, type PollerState} from './poller.js'
+export {replicate, replicationId, startSequence, type ReplicationResult} from './replicator.js'
+export {measureClock, sntpQuery, SntpServer} from './sntp.js'
+export {RecordStore} from './store.js'
+export * as revs from './revs.js'
