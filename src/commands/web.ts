@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {FileCommand} from '../cli/file-command.js'
-import {untilSignal} from '../kv/launch.js'
+import {untilSignal} from '../cli/signals.js'
 
 const isLoopback = (host: string): boolean => /^127\./.test(host) || host === '::1' || host === 'localhost'
 

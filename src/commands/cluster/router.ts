@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {TemporaryError, UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatHostPort, untilSignal} from '../../kv/launch.js'
+import {formatHostPort} from '../../kv/launch.js'
+import {untilSignal} from '../../cli/signals.js'
 import {KvRouter} from '../../kv/router.js'
 
 export default class ClusterRouter extends BaseCommand<typeof ClusterRouter> {
@@ -39,10 +40,11 @@ export default class ClusterRouter extends BaseCommand<typeof ClusterRouter> {
     } catch (error) {
       throw new TemporaryError(`cannot start the router: ${(error as Error).message}`, {cause: error})
     }
+    const stopping = untilSignal()
     const where = formatHostPort(router.address)
     this.log(`listening tcp ${where}`)
     this.log(`listening udp ${where}`)
-    await untilSignal()
+    await stopping
     await router.stop()
     this.info('stopped')
   }

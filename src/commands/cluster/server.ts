@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {TemporaryError, UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatHostPort, parseHostPort, untilSignal} from '../../kv/launch.js'
+import {formatHostPort, parseHostPort} from '../../kv/launch.js'
+import {untilSignal} from '../../cli/signals.js'
 import {KvServer} from '../../kv/server.js'
 
 export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
@@ -49,8 +50,9 @@ export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
     } catch (error) {
       throw new TemporaryError(`cannot start server ${flags.number}: ${(error as Error).message}`, {cause: error})
     }
+    const stopping = untilSignal()
     this.log(`listening tcp ${formatHostPort(server.address)}`)
-    await untilSignal()
+    await stopping
     await server.stop()
     this.info('stopped')
   }

@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 import {TemporaryError, UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {startChild, stopChildren, type Child} from '../../kv/children.js'
-import {untilSignal} from '../../kv/launch.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class ClusterStart extends BaseCommand<typeof ClusterStart> {
   static summary = 'Launch a router and N storage servers as child processes.'

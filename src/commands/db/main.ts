@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {TemporaryError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatHostPort, untilSignal} from '../../kv/launch.js'
+import {formatHostPort} from '../../kv/launch.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class DbMainCommand extends BaseCommand<typeof DbMainCommand> {
   static summary = 'Run the main database: a RESP server over LevelDB and a Redis replication master.'
@@ -37,8 +38,9 @@ export default class DbMainCommand extends BaseCommand<typeof DbMainCommand> {
     } catch (error) {
       throw new TemporaryError(`cannot start the main database: ${(error as Error).message}`, {cause: error})
     }
+    const stopping = untilSignal()
     this.log(`listening tcp ${formatHostPort(server.address)}`)
-    await untilSignal()
+    await stopping
     await server.stop()
     this.info('stopped')
   }

@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {TemporaryError, UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatHostPort, parseHostPort, untilSignal} from '../../kv/launch.js'
+import {formatHostPort, parseHostPort} from '../../kv/launch.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class DbProxyCommand extends BaseCommand<typeof DbProxyCommand> {
   static summary = 'Run the database front: writes to the main, reads round-robin over the replicas.'
@@ -40,8 +41,9 @@ export default class DbProxyCommand extends BaseCommand<typeof DbProxyCommand> {
     } catch (error) {
       throw new TemporaryError(`cannot start the proxy: ${(error as Error).message}`, {cause: error})
     }
+    const stopping = untilSignal()
     this.log(`listening tcp ${formatHostPort(proxy.address)}`)
-    await untilSignal()
+    await stopping
     await proxy.stop()
     this.info('stopped')
   }

@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {TemporaryError, UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {formatHostPort, parseHostPort, untilSignal} from '../../kv/launch.js'
+import {formatHostPort, parseHostPort} from '../../kv/launch.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class DbReplicaCommand extends BaseCommand<typeof DbReplicaCommand> {
   static summary = 'Run a read-only replica of a Redis-protocol main (ours or a real redis-server).'
@@ -35,8 +36,9 @@ export default class DbReplicaCommand extends BaseCommand<typeof DbReplicaComman
     } catch (error) {
       throw new TemporaryError(`cannot start the replica: ${(error as Error).message}`, {cause: error})
     }
+    const stopping = untilSignal()
     this.log(`listening tcp ${formatHostPort(server.address)}`)
-    await untilSignal()
+    await stopping
     await server.stop()
     this.info('stopped')
   }

@@ -5,6 +5,7 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {ZoneParseError} from '../../dns/master-file.js'
 import {DnsServer} from '../../dns/server.js'
 import {formatEndpoint, parseEndpoint} from '../../dns/transport.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class DnsServe extends BaseCommand<typeof DnsServe> {
   static summary = 'Run the DNS server (authoritative, with dynamic updates; optionally a caching resolver).'
@@ -55,20 +56,13 @@ export default class DnsServe extends BaseCommand<typeof DnsServe> {
       throw error
     }
 
+    const stopping = untilSignal()
     const where = formatEndpoint(server.endpoint)
     this.log(`listening udp ${where}`)
     this.log(`listening tcp ${where}`)
     for (const zone of server.authority.zones()) this.info(`serving zone ${zone.origin === '.' ? '.' : zone.origin + '.'} (serial ${(zone.soa.data as {serial: number}).serial})`)
 
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-        resolve()
-      }
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
-    })
+    await stopping
     const upstream = server.stats.upstream
     if (upstream) this.info(`upstream queries: ${upstream.upstreamQueries} (tcp ${upstream.upstreamTcp}), cache hits: ${upstream.cacheHits}`)
     await server.stop()

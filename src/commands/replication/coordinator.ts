@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {Coordinator} from '../../replication/coordinator.js'
-import {untilSignal} from '../../replication/signals.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class ReplicationCoordinator extends BaseCommand<typeof ReplicationCoordinator> {
   static summary = 'Run the view-service coordinator.'
@@ -26,8 +26,9 @@ export default class ReplicationCoordinator extends BaseCommand<typeof Replicati
     const {port, host, 'dead-pings': deadPings, 'tick-ms': tickMs} = this.flags
     const coordinator = new Coordinator({port, host, deadPings, tickMs, log: (line) => this.info(line)})
     const address = await coordinator.start()
+    const stopping = untilSignal()
     this.log(`listening http ${address.address}:${address.port}`)
-    const signal = await untilSignal()
+    const signal = await stopping
     this.info(`${signal}: stopping`)
     await coordinator.stop()
   }

@@ -4,7 +4,7 @@ import {UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {normalizeUrl} from '../../replication/rpc-client.js'
 import {ReplicaServer} from '../../replication/server.js'
-import {untilSignal} from '../../replication/signals.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class ReplicationServer extends BaseCommand<typeof ReplicationServer> {
   static summary = 'Run a primary/backup key-value server.'
@@ -36,9 +36,10 @@ export default class ReplicationServer extends BaseCommand<typeof ReplicationSer
     }
     const server = new ReplicaServer({coordinator: url, port, host, name, tickMs, log: (line) => this.info(line)})
     const address = await server.start()
+    const stopping = untilSignal()
     this.log(`listening http ${address.address}:${address.port}`)
     this.info(`name ${server.name}, coordinator ${url}`)
-    const signal = await untilSignal()
+    const signal = await stopping
     this.info(`${signal}: stopping`)
     await server.stop()
   }

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {untilSignal} from '../../replication/signals.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class SiteCentral extends BaseCommand<typeof SiteCentral> {
   static summary = 'Run the central site server that polls and replicates the locals.'

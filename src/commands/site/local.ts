@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {UsageError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {untilSignal} from '../../replication/signals.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class SiteLocal extends BaseCommand<typeof SiteLocal> {
   static summary = 'Run a local site server that generates records.'

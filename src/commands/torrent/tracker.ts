@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {mapFsError} from '../../backends/fs-errors.js'
 import {OperationFailedError} from '../../backends/errors.js'
 import {BaseCommand} from '../../cli/base-command.js'
+import {untilSignal} from '../../cli/signals.js'
 
 export default class TorrentTracker extends BaseCommand<typeof TorrentTracker> {
   static summary = 'Run a BitTorrent tracker (HTTP and UDP) with a torrent pool.'
@@ -41,18 +42,11 @@ export default class TorrentTracker extends BaseCommand<typeof TorrentTracker> {
       }
       throw mapFsError(error, `cannot use --data-dir ${flags['data-dir']}`, 'dir')
     })
+    const stopping = untilSignal()
     this.log(`tracker ${tracker.announceUrl}`)
     this.log(`tracker ${tracker.udpUrl}`)
     if (!flags['data-dir']) this.info('no --data-dir: the pool and counters are kept in memory only')
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-        resolve()
-      }
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
-    })
+    await stopping
     await tracker.stop()
     this.info('stopped')
   }
