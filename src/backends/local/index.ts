@@ -141,10 +141,9 @@ export class LocalBackend implements StorageAdapter {
     try {
       // A self-verifying source fails the pipeline on a mismatch by itself.
       const hashing = new HashingStream((total) => options.onProgress?.(total), isSelfVerifying(source) ? [] : namesIn(options.expect))
-      await pipeline(source, hashing, createWriteStream(temp, {flags: 'wx', mode: 0o644}), {signal: options.signal})
+      // flush: fsync'd on its own descriptor before it closes, so what is renamed into place is on disk.
+      await pipeline(source, hashing, createWriteStream(temp, {flags: 'wx', mode: 0o644, flush: true}), {signal: options.signal})
       verifyDigests(what, hashing.digests(), options.expect)
-      const handle = await fs.open(temp, 'r+')
-      await handle.sync().finally(() => handle.close())
     } catch (error) {
       await fs.rm(temp, {force: true})
       untrack()
