@@ -26,6 +26,7 @@ import {Backlog} from './backlog.js'
 import {CommandStats, NOT_INTEGER, WRONG_ARGS, configGet, keyspaceSection, parseInteger, serverSection, sharedCommand} from './commands.js'
 import {Dataset} from './dataset.js'
 import {rdbSize, writeRdb} from './rdb.js'
+import {listenTcp} from '../net/listen.js'
 
 export type SyncMode = 'auto' | 'manual'
 
@@ -115,14 +116,7 @@ export class DbMain {
   async start(): Promise<void> {
     await this.data.open()
     const host = this.options.host ?? '127.0.0.1'
-    await new Promise<void>((resolve, reject) => {
-      this.tcp.once('error', reject)
-      this.tcp.listen(this.options.port ?? 0, host, () => {
-        this.tcp.off('error', reject)
-        resolve()
-      })
-    })
-    this.bound = {host, port: (this.tcp.address() as net.AddressInfo).port}
+    this.bound = await listenTcp(this.tcp, this.options.port ?? 0, host)
     let lastPing = Date.now()
     const period = this.options.pingPeriodMs ?? 10_000
     this.timer = setInterval(() => {

@@ -24,6 +24,7 @@ import {formatHostPort} from '../kv/launch.js'
 import {OK, bulk, encodeCommand, error, type Encoded} from '../kv/resp.js'
 import {NOT_INTEGER, READ_COMMANDS, WRONG_ARGS, parseInteger} from './commands.js'
 import {DATABASES} from './rdb.js'
+import {listenTcp} from '../net/listen.js'
 
 export interface Address {
   host: string
@@ -204,14 +205,7 @@ export class DbProxy {
 
   async start(): Promise<void> {
     const host = this.options.host ?? '127.0.0.1'
-    await new Promise<void>((resolve, reject) => {
-      this.tcp.once('error', reject)
-      this.tcp.listen(this.options.port ?? 0, host, () => {
-        this.tcp.off('error', reject)
-        resolve()
-      })
-    })
-    this.bound = {host, port: (this.tcp.address() as net.AddressInfo).port}
+    this.bound = await listenTcp(this.tcp, this.options.port ?? 0, host)
     await this.poll()
     this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? 100)
   }

@@ -19,6 +19,7 @@ import {OK, ProtocolError, RequestParser, bulk, encodeCommand, error, type Encod
 import {CommandStats, WRITE_COMMANDS, configGet, keyspaceSection, parseInteger, serverSection, sharedCommand} from './commands.js'
 import {Dataset} from './dataset.js'
 import {DATABASES, RdbReader} from './rdb.js'
+import {listenTcp} from '../net/listen.js'
 
 export interface DbReplicaOptions {
   host?: string
@@ -84,14 +85,7 @@ export class DbReplica {
   async start(): Promise<void> {
     await this.data.open()
     const host = this.options.host ?? '127.0.0.1'
-    await new Promise<void>((resolve, reject) => {
-      this.tcp.once('error', reject)
-      this.tcp.listen(this.options.port ?? 0, host, () => {
-        this.tcp.off('error', reject)
-        resolve()
-      })
-    })
-    this.bound = {host, port: (this.tcp.address() as net.AddressInfo).port}
+    this.bound = await listenTcp(this.tcp, this.options.port ?? 0, host)
     const ack = setInterval(() => this.sendAck(), this.options.ackPeriodMs ?? 1000)
     ack.unref()
     this.timers.push(ack)

@@ -14,6 +14,7 @@ import {globToRegExp} from './glob.js'
 import {HeartbeatSender} from './heartbeat.js'
 import {NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
 import {ServerStore, type KeyVersion} from './storage.js'
+import {listenTcp} from '../net/listen.js'
 
 export interface KvServerOptions {
   /** This server's number, 0 … N-1. */
@@ -64,14 +65,7 @@ export class KvServer {
     await mkdir(this.options.dataDir, {recursive: true})
     await this.store.open()
     const host = this.options.host ?? '127.0.0.1'
-    await new Promise<void>((resolve, reject) => {
-      this.tcp.once('error', reject)
-      this.tcp.listen(this.options.port ?? 0, host, () => {
-        this.tcp.off('error', reject)
-        resolve()
-      })
-    })
-    this.bound = {host, port: (this.tcp.address() as net.AddressInfo).port}
+    this.bound = await listenTcp(this.tcp, this.options.port ?? 0, host)
     const grace = this.options.tombstoneGraceMs ?? 24 * 3600_000
     const purge = setInterval(() => void this.store.purgeTombstones(Date.now() - grace).catch(() => undefined), Math.min(60_000, Math.max(1000, grace / 2)))
     purge.unref()
