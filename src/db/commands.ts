@@ -122,8 +122,19 @@ export function sharedCommand(name: string, args: Buffer[], session: Session, da
   }
 }
 
-/** CONFIG GET for what redis-benchmark and redis-cli ask; an empty answer for anything else. */
-export function configGet(args: Buffer[]): Encoded {
+/** CONFIG GET (what redis-benchmark and redis-cli ask) and CONFIG RESETSTAT; other subcommands are errors. */
+export function configCommand(args: Buffer[], stats: CommandStats): Encoded {
+  const sub = args[1]?.toString('latin1').toUpperCase()
+  if (sub === 'GET') return configGet(args)
+  if (sub === 'RESETSTAT') {
+    stats.reset()
+    return OK
+  }
+  return error(`ERR CONFIG ${sub ?? ''} is not supported`)
+}
+
+/** CONFIG GET: an empty answer for anything but the few settings clients ask for. */
+function configGet(args: Buffer[]): Encoded {
   const answers: Record<string, string> = {save: '', appendonly: 'no', databases: String(DATABASES)}
   const out: Encoded[] = []
   for (const arg of args.slice(2)) {

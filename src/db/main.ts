@@ -23,7 +23,7 @@ import net from 'node:net'
 import {serveConnection, type Session} from '../kv/connection.js'
 import {NULL_BULK, OK, array, bulk, encodeCommand, error, integer, type Arg, type Encoded} from '../kv/resp.js'
 import {Backlog} from './backlog.js'
-import {CommandStats, NOT_INTEGER, WRONG_ARGS, configGet, keyspaceSection, parseInteger, serverSection, sharedCommand} from './commands.js'
+import {CommandStats, NOT_INTEGER, WRONG_ARGS, configCommand, keyspaceSection, parseInteger, serverSection, sharedCommand} from './commands.js'
 import {Dataset} from './dataset.js'
 import {rdbSize, writeRdb} from './rdb.js'
 import {listenTcp} from '../net/listen.js'
@@ -448,15 +448,8 @@ export class DbMain {
       }
       case 'INFO':
         return this.info(args)
-      case 'CONFIG': {
-        const sub = args[1]?.toString('latin1').toUpperCase()
-        if (sub === 'GET') return configGet(args)
-        if (sub === 'RESETSTAT') {
-          this.commandStats.reset()
-          return OK
-        }
-        return error(`ERR CONFIG ${sub ?? ''} is not supported`)
-      }
+      case 'CONFIG':
+        return configCommand(args, this.commandStats)
       case 'REPLCONF':
         return this.replconf(socket, args)
       case 'PSYNC':

@@ -16,7 +16,7 @@ import net from 'node:net'
 
 import {serveConnection, type Session} from '../kv/connection.js'
 import {OK, ProtocolError, RequestParser, bulk, encodeCommand, error, type Encoded} from '../kv/resp.js'
-import {CommandStats, WRITE_COMMANDS, configGet, keyspaceSection, parseInteger, serverSection, sharedCommand} from './commands.js'
+import {CommandStats, WRITE_COMMANDS, configCommand, keyspaceSection, parseInteger, serverSection, sharedCommand} from './commands.js'
 import {Dataset} from './dataset.js'
 import {DATABASES, RdbReader} from './rdb.js'
 import {listenTcp} from '../net/listen.js'
@@ -422,15 +422,8 @@ export class DbReplica {
         if (all || wanted.has('keyspace')) sections.push(keyspaceSection(this.data))
         return bulk(sections.join('\r\n'))
       }
-      case 'CONFIG': {
-        const sub = args[1]?.toString('latin1').toUpperCase()
-        if (sub === 'GET') return configGet(args)
-        if (sub === 'RESETSTAT') {
-          this.commandStats.reset()
-          return OK
-        }
-        return error(`ERR CONFIG ${sub ?? ''} is not supported`)
-      }
+      case 'CONFIG':
+        return configCommand(args, this.commandStats)
       case 'WAIT':
         return error('ERR WAIT cannot be used with replica instances.')
       default:
