@@ -53,6 +53,12 @@ export interface ReadOptions {
   entry?: Entry
   /** What `prepareRead` resolved ahead for this file; used at most once, ignored when stale or not the backend's. */
   prepared?: Prepared
+  /**
+   * Only these bytes: from `offset` (default 0), `count` of them (default: to
+   * the end). A backend that honours it says so with `ranged`; callers skip
+   * and cut the bytes themselves otherwise.
+   */
+  range?: {offset: number; count?: number}
 }
 
 /**
@@ -152,6 +158,42 @@ export interface StorageAdapter {
 
   /** Releases connections, timers and embedded servers. */
   close?(): Promise<void>
+
+  /** True when `openRead` honours `range` (reads only those bytes). */
+  readonly ranged?: boolean
+
+  /** Publishes a file or directory and resolves with its public link (Yandex: `PUT /resources/publish`). */
+  publish?(path: string): Promise<string>
+
+  /** Revokes the public link of a path. */
+  unpublish?(path: string): Promise<void>
+
+  /** The backend's trash, where it has one. */
+  readonly trash?: Trash
+
+  /** Has the backend fetch `url` by itself into `path`; resolves once the file is stored (Yandex: `POST /resources/upload?url=`). */
+  fetchUrl?(url: string, path: string): Promise<void>
+}
+
+/** One item in a trash: `path` is where it was (`/a/b`), `id` the trash's own name for it. */
+export interface TrashItem {
+  name: string
+  /** The original path, as `trash ls` shows it. */
+  path: string
+  /** The item's path inside the trash, e.g. `trash:/b_1f2e…`. */
+  id: string
+  type: 'file' | 'dir'
+  size: number | null
+  deleted: string | null
+}
+
+/** A backend's trash (optional feature). */
+export interface Trash {
+  list(): AsyncIterable<TrashItem>
+  /** Restores an item (its original path or its trash id) to where it was, or to `to`. */
+  restore(item: string, options?: {to?: string; overwrite?: boolean}): Promise<string>
+  /** Deletes one item for good, or everything when no item is given. */
+  empty(item?: string): Promise<void>
 }
 
 /** Everything a backend factory may need, resolved from flags, env, .env and the config file. */

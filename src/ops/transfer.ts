@@ -131,17 +131,7 @@ async function streamTree(src: Target, dst: Target, final: string, options: Tran
     }
   }
 
-  const ahead = prefetch(filesToCopy(), options.checkers ?? 8, (entry) =>
-    prepareBoth(src, entry, dst, rebase(entry.path, src.path, final), options),
-  )
-  const failures = await runPool(ahead, options.transfers ?? 4, ({item: entry, prepared}) =>
-    copyFile({...src, path: entry.path}, entry, dst, rebase(entry.path, src.path, final), options, prepared).then(
-      () => {},
-      (error: unknown) => {
-        throw addContext(error, entry.path)
-      },
-    ),
-  )
+  const failures = await copyFiles(src, dst, mapItems(filesToCopy(), (entry) => ({entry, final: rebase(entry.path, src.path, final)})), options)
   if (failures.length > 0) {
     const first = failures[0].error
     const summary = `${failures.length} of ${files} files failed; first: `
@@ -149,6 +139,40 @@ async function streamTree(src: Target, dst: Target, final: string, options: Tran
   }
 
   return {source: src.path, destination: final, type: 'dir', files, bytes, serverSide: false}
+}
+
+/** One file to stream: the source entry and its exact destination path. */
+export interface FileCopy {
+  entry: Entry
+  final: string
+}
+
+/**
+ * Streams many files through the one transfer pool: links prepared ahead
+ * (`checkers`), `transfers` at a time, each retried as copyFile does.
+ * Destination parents must exist. Every file runs even when some fail; the
+ * failures come back, each error saying its path.
+ */
+export async function copyFiles(
+  src: Target,
+  dst: Target,
+  files: AsyncIterable<FileCopy> | Iterable<FileCopy>,
+  options: TransferOptions,
+): Promise<Array<{item: FileCopy; error: unknown}>> {
+  const ahead = prefetch(files, options.checkers ?? 8, (file) => prepareBoth(src, file.entry, dst, file.final, options))
+  const failures = await runPool(ahead, options.transfers ?? 4, ({item: file, prepared}) =>
+    copyFile({...src, path: file.entry.path}, file.entry, dst, file.final, options, prepared).then(
+      () => {},
+      (error: unknown) => {
+        throw addContext(error, file.entry.path)
+      },
+    ),
+  )
+  return failures.map(({item, error}) => ({item: item.item, error}))
+}
+
+async function* mapItems<T, R>(items: AsyncIterable<T>, map: (item: T) => R): AsyncGenerator<R> {
+  for await (const item of items) yield map(item)
 }
 
 interface PreparedPair {

@@ -2,10 +2,10 @@ import {randomBytes} from 'node:crypto'
 import {createReadStream, createWriteStream, type Stats} from 'node:fs'
 import fs from 'node:fs/promises'
 import nodePath from 'node:path'
-import type {Readable} from 'node:stream'
+import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import type {About, BackendFactory, Entry, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
+import type {About, BackendFactory, Entry, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
 import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing.js'
@@ -18,6 +18,7 @@ const PARTIAL = /^\.disk-client-[0-9a-f]+\.partial$/
 /** The local backend: a folder on this machine, with writes made atomic by write-then-rename. */
 export class LocalBackend implements StorageAdapter {
   readonly name = 'local'
+  readonly ranged = true
 
   constructor(readonly root: string) {}
 
@@ -92,13 +93,20 @@ export class LocalBackend implements StorageAdapter {
     }
   }
 
-  async openRead(path: string): Promise<Readable> {
+  async openRead(path: string, options: ReadOptions = {}): Promise<Readable> {
     const entry = await this.stat(path)
     if (entry.type === 'dir') throw new UsageError(`cannot read ${path}: is a directory`)
     const handle = await fs.open(this.real(path), 'r').catch((error) => {
       throw mapFsError(error, `cannot open ${path}`)
     })
-    return handle.createReadStream()
+    const range = options.range
+    if (!range) return handle.createReadStream()
+    if (range.count === 0) {
+      await handle.close()
+      return Readable.from([])
+    }
+
+    return handle.createReadStream({start: range.offset, end: range.count === undefined ? undefined : range.offset + range.count - 1})
   }
 
   /** Checks that the parent is a directory and the destination may be written. */

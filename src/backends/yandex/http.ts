@@ -1,5 +1,5 @@
 import axios, {type AxiosInstance, type AxiosResponse, type Method, type RawAxiosResponseHeaders} from 'axios'
-import {type Readable, Transform} from 'node:stream'
+import {Readable, Transform} from 'node:stream'
 
 import {
   AuthError,
@@ -11,6 +11,7 @@ import {
   TemporaryError,
   UsageError,
 } from '../errors.js'
+import {type ByteRange, rangeHeader, sliceStream} from '../range.js'
 import {parseRetryAfter, withRetries} from '../retry.js'
 import {isApiErrorBody, type Link} from './api/types.js'
 
@@ -178,13 +179,15 @@ export class YandexHttp {
    * returns the body as a stream whose errors are typed (a dropped connection
    * is a TemporaryError) and which fails if it ends short of Content-Length.
    */
-  async download(link: Link, context: string, signal?: AbortSignal): Promise<Readable> {
+  async download(link: Link, context: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable> {
     let response: AxiosResponse<Readable>
+    const headers: Record<string, string> = range ? {Range: rangeHeader(range)} : {}
     try {
       response = await this.hosts.request<Readable>({
         method: (link.method || 'GET') as Method,
         url: link.href,
         responseType: 'stream',
+        headers,
         maxRedirects: 10,
         maxContentLength: Number.POSITIVE_INFINITY,
         // Defence in depth: nothing we send here carries a token, and no redirect may add one.
@@ -202,12 +205,21 @@ export class YandexHttp {
       throw transportError(error, context)
     }
 
+    if (range && response.status === 416) {
+      // Asked for bytes past the end: there are none.
+      response.data.destroy()
+      return Readable.from([])
+    }
+
     if (response.status >= 300) {
       const text = await readSome(response.data)
       throw apiError(response.status, text, response.headers, context)
     }
 
-    return checkedBody(response.data, response.headers, context)
+    const body = checkedBody(response.data, response.headers, context)
+    // A host that ignored the Range header sent the whole file: cut the range out here.
+    if (range && response.status !== 206) return body.pipe(sliceStream(range))
+    return body
   }
 }
 

@@ -12,6 +12,8 @@ import type {
   RemoveOptions,
   StorageAdapter,
   TransferOptions,
+  Trash,
+  TrashItem,
   WriteOptions,
 } from '../adapter.js'
 import {
@@ -26,7 +28,7 @@ import {
 } from '../errors.js'
 import {type Digests, HashingStream, verifyDigests} from '../hashing.js'
 import {baseName, isWithin} from '../remote-path.js'
-import type {DiskInfo, Link, Operation, Resource} from './api/types.js'
+import type {DiskInfo, Link, Operation, Resource, TrashResource} from './api/types.js'
 import {TOKEN_HINT, YandexHttp} from './http.js'
 
 export const DEFAULT_API_URL = 'https://cloud-api.yandex.net/v1/disk'
@@ -80,6 +82,7 @@ const STAT_FIELDS = 'name,path,type,size,created,modified,md5,sha256'
 export class YandexBackend implements StorageAdapter {
   readonly name = 'yandex'
   readonly hashes: readonly HashName[] = ['md5', 'sha256']
+  readonly ranged = true
   private readonly http: YandexHttp
   private readonly pageSize: number
   private readonly pollMs: number
@@ -186,9 +189,10 @@ export class YandexBackend implements StorageAdapter {
     const entry = options.entry?.path === path ? options.entry : await this.statAs(path, context)
     if (entry.type === 'dir') throw new UsageError(`${context}: is a directory`)
     const ahead = this.takePrepared(options.prepared, path)
+    const range = options.range
     if (ahead) {
       try {
-        return await this.http.download(ahead, context, options.signal)
+        return await this.http.download(ahead, context, options.signal, range)
       } catch (error) {
         if (options.signal?.aborted) throw error
         this.log(`yandex: ${(error as Error).message}; asking for a new download link`)
@@ -198,7 +202,7 @@ export class YandexBackend implements StorageAdapter {
     // Link and body are retried together: a link whose host failed is not reused.
     return this.http.retrying(
       context,
-      async () => this.http.download(await this.downloadLink(path, context, false, options.signal), context, options.signal),
+      async () => this.http.download(await this.downloadLink(path, context, false, options.signal), context, options.signal, range),
       options.signal,
     )
   }
@@ -301,6 +305,104 @@ export class YandexBackend implements StorageAdapter {
 
   move(src: string, dst: string, options: TransferOptions = {}): Promise<Entry> {
     return this.transfer('move', src, dst, options)
+  }
+
+  /** `PUT /resources/publish`, then the resource's `public_url`. */
+  async publish(path: string): Promise<string> {
+    const context = `cannot share ${path}`
+    await this.http.call<Link>({method: 'PUT', url: '/resources/publish', params: {path: toDiskPath(path)}, context})
+    const resource = await this.resource(path, context, {fields: 'public_url'})
+    if (!resource.public_url) throw new OperationFailedError(`${context}: the Disk published it but gave no public_url`)
+    return resource.public_url
+  }
+
+  /** `PUT /resources/unpublish`. */
+  async unpublish(path: string): Promise<void> {
+    await this.http.call<Link>({method: 'PUT', url: '/resources/unpublish', params: {path: toDiskPath(path)}, context: `cannot unshare ${path}`})
+  }
+
+  /** The Disk's Trash (`/trash/resources`). */
+  readonly trash: Trash = {
+    list: () => this.trashItems(),
+    restore: (item, options) => this.restoreFromTrash(item, options),
+    empty: (item) => this.emptyTrash(item),
+  }
+
+  private async *trashItems(): AsyncGenerator<TrashItem> {
+    const context = 'cannot list the trash'
+    for (let offset = 0; ; ) {
+      const {data: page} = await this.http.call<TrashResource>({
+        method: 'GET',
+        url: '/trash/resources',
+        params: {path: 'trash:/', limit: this.pageSize, offset},
+        context,
+      })
+      const items = page._embedded?.items ?? []
+      for (const item of items) {
+        yield {
+          name: item.name,
+          path: item.origin_path ? fromDiskPath(item.origin_path) : `/${item.name}`,
+          id: item.path,
+          type: item.type === 'dir' ? 'dir' : 'file',
+          size: item.type === 'dir' ? null : (item.size ?? null),
+          deleted: item.deleted ?? null,
+        }
+      }
+
+      offset += items.length
+      if (items.length === 0 || offset >= (page._embedded?.total ?? 0)) return
+    }
+  }
+
+  /** Finds a trash item by its original path (the latest deleted wins), its trash path or its trash name. */
+  private async findInTrash(item: string, context: string): Promise<TrashItem> {
+    let found: TrashItem | undefined
+    for await (const candidate of this.trashItems()) {
+      const matches = candidate.path === item || candidate.id === item || candidate.id === `trash:/${item.replace(/^\//, '')}`
+      if (matches && (!found || (candidate.deleted ?? '') > (found.deleted ?? ''))) found = candidate
+    }
+
+    if (!found) throw new NotFoundError(`${context}: not in the trash`, 'file')
+    return found
+  }
+
+  private async restoreFromTrash(item: string, options: {to?: string; overwrite?: boolean} = {}): Promise<string> {
+    const context = `cannot restore ${item}`
+    const found = await this.findInTrash(item, context)
+    const response = await this.http.call<Link>({
+      method: 'PUT',
+      url: '/trash/resources/restore',
+      params: {path: found.id, overwrite: Boolean(options.overwrite)},
+      context,
+      conflictHint: 'use --overwrite',
+    })
+    if (response.status === 202) await this.waitFor(response.data, context)
+    if (options.to && options.to !== found.path) {
+      await this.transfer('move', found.path, options.to, {overwrite: options.overwrite})
+      return options.to
+    }
+
+    return found.path
+  }
+
+  private async emptyTrash(item?: string): Promise<void> {
+    const context = item ? `cannot delete ${item} from the trash` : 'cannot empty the trash'
+    const id = item === undefined ? undefined : (await this.findInTrash(item, context)).id
+    const response = await this.http.call<Link | ''>({method: 'DELETE', url: '/trash/resources', params: {path: id}, context})
+    if (response.status === 202 && response.data) await this.waitFor(response.data, context)
+  }
+
+  /** `POST /resources/upload?url=&path=`: the Disk downloads the URL itself; the operation is polled to its end. */
+  async fetchUrl(url: string, path: string): Promise<void> {
+    const context = `cannot upload ${url} to ${path}`
+    const response = await this.http.call<Link>({
+      method: 'POST',
+      url: '/resources/upload',
+      params: {url, path: toDiskPath(path)},
+      context,
+      conflictHint: 'use another path',
+    })
+    if (response.data?.href) await this.waitFor(response.data, context)
   }
 
   async about(): Promise<About> {

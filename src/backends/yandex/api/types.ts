@@ -13,6 +13,8 @@ export interface Resource {
   md5?: string
   sha256?: string
   mime_type?: string
+  /** The public link, once published (`PUT /resources/publish`). */
+  public_url?: string
   /** A folder's entries, one page of them, when the folder was asked for. */
   _embedded?: ResourceList
 }
@@ -63,4 +65,11 @@ export interface ApiErrorBody {
 
 export function isApiErrorBody(value: unknown): value is ApiErrorBody {
   return typeof value === 'object' && value !== null && typeof (value as ApiErrorBody).error === 'string'
+}
+
+/** An item in the Trash (`GET /trash/resources`): `path` is `trash:/…`, `origin_path` where it was. */
+export interface TrashResource extends Resource {
+  origin_path?: string
+  deleted?: string
+  _embedded?: ResourceList & {items: TrashResource[]}
 }
