@@ -215,7 +215,7 @@ export async function syncTrees(src: Target, dst: Target, options: SyncOptions =
   const failures = await copyFiles(
     src,
     dst,
-    copies.map((copy) => ({entry: copy.entry, final: copy.final})),
+    copies,
     {
       overwrite: true,
       transfers: options.transfers,
@@ -225,9 +225,11 @@ export async function syncTrees(src: Target, dst: Target, options: SyncOptions =
       progress,
       log: options.log,
     },
+    (file) => {
+      const copy = file as (typeof copies)[number]
+      say(copy.update ? 'update' : 'copy', copy.key, copy.entry.size ?? 0)
+    },
   )
-  const failed = new Set(failures.map(({item}) => item.final))
-  for (const copy of copies) if (!failed.has(copy.final)) say(copy.update ? 'update' : 'copy', copy.key, copy.entry.size ?? 0)
   if (failures.length > 0) {
     // As rclone: no deletes after a failed transfer, so nothing is lost that was not replaced.
     const first = failures[0].error

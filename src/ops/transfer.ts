@@ -158,11 +158,12 @@ export async function copyFiles(
   dst: Target,
   files: AsyncIterable<FileCopy> | Iterable<FileCopy>,
   options: TransferOptions,
+  onDone?: (file: FileCopy) => void,
 ): Promise<Array<{item: FileCopy; error: unknown}>> {
   const ahead = prefetch(files, options.checkers ?? 8, (file) => prepareBoth(src, file.entry, dst, file.final, options))
   const failures = await runPool(ahead, options.transfers ?? 4, ({item: file, prepared}) =>
     copyFile({...src, path: file.entry.path}, file.entry, dst, file.final, options, prepared).then(
-      () => {},
+      () => onDone?.(file),
       (error: unknown) => {
         throw addContext(error, file.entry.path)
       },
