@@ -1,0 +1,80 @@
+// Issue #17: `sync` of 2,000 small files from a local folder to the cluster
+// with nothing changed — the time to decide there is nothing to do — beside
+// `rclone sync` of the same folder between two local folders, in one run,
+// interleaved, ROUNDS times; medians and ratios. Two cluster set-ups: the
+// embedded one (the default: the process opens its own data dir) and a
+// running router + server (DISK_CLUSTER). `ls local:/` is shown as the
+// floor every CLI run pays (Node + oclif start-up). Target: <= 1.5x rclone.
+// Never fails on a number.
+import {execFileSync} from 'node:child_process'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {TestCluster} from '../test/helpers/cluster.js'
+import {measure, type Measured} from './lib/measure.js'
+
+const DIRS = 20
+const PER_DIR = 100
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
+const bin = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+const work = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-sync-'))
+const cluster = await TestCluster.start({servers: 1, replicas: 1})
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+try {
+  const src = path.join(work, 'src')
+  for (let d = 0; d < DIRS; d++) {
+    await fs.mkdir(path.join(src, `d${d}`), {recursive: true})
+    for (let f = 0; f < PER_DIR; f++) await fs.writeFile(path.join(src, `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`)
+  }
+
+  const base = {...process.env, HOME: work, DISK_LOCAL_ROOT: path.join(work, 'root')}
+  const embedded = {...base, DISK_DATA_DIR: path.join(work, 'embedded')}
+  const routed = {...base, DISK_CLUSTER: cluster.routerAddress}
+  const sync = (env: NodeJS.ProcessEnv) => [bin, 'sync', `file:${src}`, 'cluster:/dst', '--json', '--transfers', '8']
+  const ours = (env: NodeJS.ProcessEnv) => measure(process.execPath, sync(env), env)
+  const rclone = () => measure('rclone', ['sync', src, path.join(work, 'rclone-dst'), '-q', '--config', '/dev/null'])
+  // First syncs copy everything; they are not what is measured.
+  for (const env of [embedded, routed]) {
+    const first = JSON.parse(execFileSync(process.execPath, sync(env), {env, encoding: 'utf8'}))
+    if (first.copied !== DIRS * PER_DIR) throw new Error(`first sync copied ${first.copied}`)
+  }
+
+  await rclone()
+  // The measured syncs must decide "nothing to do": checked once, outside the timing.
+  for (const env of [embedded, routed]) {
+    const again = JSON.parse(execFileSync(process.execPath, sync(env), {env, encoding: 'utf8'}))
+    if (again.copied !== 0 || again.deleted !== 0 || again.unchanged !== DIRS * PER_DIR) throw new Error(`second sync did something: ${JSON.stringify(again)}`)
+  }
+
+  const times: Record<string, number[]> = {rclone: [], embedded: [], router: [], floor: []}
+  for (let round = 0; round < ROUNDS; round++) {
+    const runs: Array<[string, () => Promise<Measured>]> = [
+      ['rclone', rclone],
+      ['embedded', () => ours(embedded)],
+      ['router', () => ours(routed)],
+      ['floor', () => measure(process.execPath, [bin, 'ls', 'local:/', '-q'], base)],
+    ]
+    for (const [name, run] of runs) {
+      const m = await run()
+      if (m.code !== 0) throw new Error(`${name} exited ${m.code}: ${m.stderr.slice(0, 300)}`)
+      times[name].push(m.seconds)
+    }
+  }
+
+  const r = median(times.rclone)
+  console.log(`${DIRS * PER_DIR} files, nothing changed; medians of ${ROUNDS} interleaved rounds; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  console.log(`rclone sync (local -> local)          ${r.toFixed(3)} s`)
+  for (const [name, label] of [
+    ['embedded', 'sync -> embedded cluster'],
+    ['router', 'sync -> cluster router (DISK_CLUSTER)'],
+    ['floor', 'ls local:/ (CLI start-up floor)'],
+  ] as const) {
+    const m = median(times[name])
+    console.log(`${label.padEnd(38)} ${m.toFixed(3)} s  ${(m / r).toFixed(2)}x rclone${name === 'floor' ? '' : ' (target <= 1.5x)'}`)
+  }
+} finally {
+  await cluster.stop()
+  await fs.rm(work, {recursive: true, force: true})
+}
