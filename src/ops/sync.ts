@@ -2,7 +2,7 @@ import {pipeline} from 'node:stream/promises'
 import {Writable} from 'node:stream'
 
 import type {Entry, HashName} from '../backends/adapter.js'
-import {DiskError, UsageError} from '../backends/errors.js'
+import {DiskError, NotFoundError, UsageError} from '../backends/errors.js'
 import {HashingStream} from '../backends/hashing.js'
 import {isWithin, joinPath, normalizePath} from '../backends/remote-path.js'
 import {listTree, type TreeListing} from './listing.js'
@@ -161,9 +161,18 @@ export async function syncTrees(src: Target, dst: Target, options: SyncOptions =
   }
 
   const concurrency = options.checkers ?? 8
+  const roots = Promise.all([
+    src.adapter.stat(src.path),
+    dst.adapter.stat(dst.path).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return undefined
+      throw error
+    }),
+  ])
+  roots.catch(() => {}) // Awaited below, after the listings (whose errors say more).
   const [srcTree, dstTree] = await listBoth(src, dst, concurrency)
-  const srcRoot = await src.adapter.stat(src.path)
+  const [srcRoot, dstRoot] = await roots
   if (srcRoot.type !== 'dir') throw new UsageError(`cannot sync ${src.path}: not a directory (use cp for one file)`)
+  if (dstRoot && dstRoot.type !== 'dir') throw new UsageError(`cannot sync to ${dst.path}: it is a file, not a directory`)
   const {changed, same} = await compareFiles(src, srcTree, dst, dstTree, {checksum: options.checksum, concurrency})
   const at = (key: string) => joinPath(dst.path, key)
 

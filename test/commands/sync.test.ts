@@ -205,4 +205,12 @@ describe('sync and check between two folders of this machine', function () {
     expect(result.code).to.equal(2)
     expect(result.stderr).to.match(/^Error: cannot sync .*one is inside the other\n$/)
   })
+
+  it('refuses a destination that is a file (exit 2), leaving it as it was', async () => {
+    await fs.writeFile(path.join(work, 'here/file.txt'), 'keep me')
+    const result = await cli('sync', './src', './file.txt')
+    expect(result.code).to.equal(2)
+    expect(result.stderr).to.match(/^Error: cannot sync to .*file\.txt: it is a file, not a directory\n$/)
+    expect(await fs.readFile(path.join(work, 'here/file.txt'), 'utf8')).to.equal('keep me')
+  })
 })
