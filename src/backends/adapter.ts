@@ -159,6 +159,12 @@ export interface StorageAdapter {
   /** Releases connections, timers and embedded servers. */
   close?(): Promise<void>
 
+  /**
+   * Every entry below `dir`, at any depth, in one go where the backend can do
+   * better than listing each directory by path (rclone's ListR). Same errors as `list`.
+   */
+  listRecursive?(dir: string): AsyncIterable<Entry>
+
   /** True when `openRead` honours `range` (reads only those bytes). */
   readonly ranged?: boolean
 

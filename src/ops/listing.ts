@@ -29,6 +29,18 @@ export function relativePath(path: string, root: string): string {
  */
 export async function listTree(target: Target, options: ListTreeOptions = {}): Promise<TreeListing> {
   const listing: TreeListing = {files: new Map(), dirs: new Map()}
+  if (target.adapter.listRecursive && options.levels === undefined) {
+    try {
+      for await (const entry of target.adapter.listRecursive(target.path)) {
+        ;(entry.type === 'dir' ? listing.dirs : listing.files).set(relativePath(entry.path, target.path), entry)
+      }
+
+      return listing
+    } catch (error) {
+      return fallBack(target, listing, error, options)
+    }
+  }
+
   const maxLevels = options.levels ?? Number.POSITIVE_INFINITY
   const pending: Array<{dir: string; level: number}> = [{dir: target.path, level: 1}]
   let running = 0
@@ -66,6 +78,11 @@ export async function listTree(target: Target, options: ListTreeOptions = {}): P
     pump()
   })
   if (failure === undefined) return listing
+  return fallBack(target, listing, failure, options)
+}
+
+/** A listing that failed: a root that is a file lists as itself, a missing root (when allowed) as nothing. */
+async function fallBack(target: Target, listing: TreeListing, failure: unknown, options: ListTreeOptions): Promise<TreeListing> {
   if (failure instanceof ConflictError && failure.reason === 'not-directory') {
     const entry = await target.adapter.stat(target.path)
     listing.files.set(entry.name, entry)

@@ -35,6 +35,11 @@ export class ClusterBackend implements StorageAdapter {
     yield* await this.tree.list(dir)
   }
 
+  /** Every entry below `dir`, each directory read by id (rclone's ListR). */
+  async *listRecursive(dir: string): AsyncIterable<Entry> {
+    yield* await this.tree.listRecursive(dir)
+  }
+
   stat(path: string): Promise<Entry> {
     return this.tree.stat(path)
   }

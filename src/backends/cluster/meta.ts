@@ -266,6 +266,35 @@ export class MetaTree {
     }
   }
 
+  /**
+   * Every entry below `dir` (rclone's ListR): the path is resolved once and
+   * each directory below is read by its id, `concurrency` at once, one round
+   * trip each, instead of walking its path again per directory.
+   */
+  async listRecursive(dir: string, concurrency = 8): Promise<Entry[]> {
+    const out: Entry[] = []
+    let level: Array<{id: string; path: string}> = [{id: await this.resolveDir(dir), path: dir}]
+    while (level.length > 0) {
+      const next: Array<{id: string; path: string}> = []
+      for (let i = 0; i < level.length; i += concurrency) {
+        const batch = level.slice(i, i + concurrency)
+        const records = await Promise.all(batch.map((d) => this.read(d.id)))
+        records.forEach((found, j) => {
+          // A directory removed while we walked is skipped, as a listing would not show it.
+          for (const [name, record] of Object.entries(found?.record.entries ?? {})) {
+            const path = joinPath(batch[j].path, name)
+            out.push(toEntry(path, record))
+            if (record.type === 'dir') next.push({id: record.id, path})
+          }
+        })
+      }
+
+      level = next
+    }
+
+    return out
+  }
+
   /** Ids of every directory reachable from the root. */
   async reachableDirs(id = ROOT_ID, into = new Set<string>()): Promise<Set<string>> {
     into.add(id)
