@@ -67,8 +67,15 @@ export async function sameFile(src: Target, a: Entry, dst: Target, b: Entry, opt
   }
 
   if (!a.modified || !b.modified) return true
-  return Date.parse(b.modified) >= Date.parse(a.modified)
+  return Date.parse(b.modified) >= Date.parse(a.modified) - MODIFY_WINDOW_MS
 }
+
+/**
+ * How much older than the source a destination may look and still count as
+ * written after it: Yandex.Disk keeps whole seconds, so a copy made in the
+ * same second as the change can read up to a second earlier (rclone's modify window).
+ */
+const MODIFY_WINDOW_MS = 1000
 
 export interface Differences {
   /** Only in SRC (files and directories). */

@@ -103,7 +103,7 @@ for (const backend of ['local', 'cluster'] as const) {
     it('one modified, one added and one deleted file give one update, one copy and one deletion', async () => {
       await json('sync', './src', dst)
       const before = await snapshotDst()
-      await write('a.txt', 'ALPHA') // same size, newer
+      await write('a.txt', 'ALPHA', new Date(Date.now() + 5000)) // same size, clearly newer than the copy (mtimes compare within 1 s)
       await write('sub/new.txt', 'novel')
       await fs.rm(path.join(work, 'src/b.txt'))
       const srcBefore = await snapshotFolder(path.join(work, 'src'))

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import nock from 'nock'
 
+import {FakeYandexDisk} from '../backends/yandex/fake-disk.js'
 import type {CliResult} from '../helpers/cli.js'
 import {runInProcess} from '../helpers/in-process.js'
 
@@ -262,5 +263,52 @@ describe('Yandex-only commands (nock)', function () {
       expect(result.code).to.equal(2)
       expect(result.stderr).to.equal('Error: no OAuth client id; pass --client-id or set YANDEX_CLIENT_ID\n')
     })
+  })
+})
+
+describe('sync and check with Yandex.Disk (the stateful nock fake)', function () {
+  this.timeout(60_000)
+  let disk: FakeYandexDisk
+  let work: string
+  let env: NodeJS.ProcessEnv
+  const cli = (...args: string[]): Promise<CliResult> => runInProcess(args, env)
+
+  beforeEach(async () => {
+    disk = new FakeYandexDisk({operationPolls: 1}).start()
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-ysync-'))
+    env = {HOME: work, YANDEX_DISK_TOKEN: disk.token, YANDEX_DISK_API_URL: disk.apiUrl, DISK_RETRY_BASE_MS: '5'}
+    await fs.mkdir(path.join(work, 'src/sub'), {recursive: true})
+    await fs.writeFile(path.join(work, 'src/a.txt'), 'alpha')
+    await fs.writeFile(path.join(work, 'src/sub/b.txt'), 'bravo')
+  })
+
+  afterEach(async () => {
+    disk.stop()
+    nock.cleanAll()
+    await fs.rm(work, {recursive: true, force: true})
+  })
+
+  it('a folder to yandex: copies, then with nothing changed makes no upload; check compares by md5/sha256', async () => {
+    const src = `file:${path.join(work, 'src')}`
+    const first = await cli('sync', src, 'yandex:/dst', '--json')
+    expect(first.code, first.stderr).to.equal(0)
+    expect(JSON.parse(first.stdout)).to.deep.equal({copied: 2, deleted: 0, unchanged: 0, bytes: 10})
+    expect(disk.read('/dst/sub/b.txt')?.toString()).to.equal('bravo')
+    const uploadsBefore = disk.requests.filter((r) => r.host === 'upload').length
+    expect(uploadsBefore).to.equal(2)
+
+    const second = await cli('sync', src, 'yandex:/dst', '--json')
+    expect(JSON.parse(second.stdout)).to.deep.equal({copied: 0, deleted: 0, unchanged: 2, bytes: 0})
+    expect(disk.requests.filter((r) => r.host === 'upload').length, 'no upload the second time').to.equal(uploadsBefore)
+    expect((await cli('check', src, 'yandex:/dst')).code).to.equal(0)
+
+    // Same size, different content on the Disk: check hashes the local side and finds it.
+    disk.addFile('/dst/a.txt', 'ALPHA')
+    const check = await cli('check', src, 'yandex:/dst')
+    expect(check.code).to.equal(1)
+    expect(check.stdout).to.equal('* a.txt\n')
+    const checksum = await cli('sync', src, 'yandex:/dst', '--checksum', '--json')
+    expect(JSON.parse(checksum.stdout)).to.deep.equal({copied: 1, deleted: 0, unchanged: 1, bytes: 5})
+    expect(disk.read('/dst/a.txt')?.toString()).to.equal('alpha')
   })
 })
