@@ -32,19 +32,19 @@ try {
   const base = {...process.env, HOME: work, DISK_LOCAL_ROOT: path.join(work, 'root')}
   const embedded = {...base, DISK_DATA_DIR: path.join(work, 'embedded')}
   const routed = {...base, DISK_CLUSTER: cluster.routerAddress}
-  const sync = (env: NodeJS.ProcessEnv) => [bin, 'sync', `file:${src}`, 'cluster:/dst', '--json', '--transfers', '8']
-  const ours = (env: NodeJS.ProcessEnv) => measure(process.execPath, sync(env), env)
+  const sync = () => [bin, 'sync', `file:${src}`, 'cluster:/dst', '--json', '--transfers', '8']
+  const ours = (env: NodeJS.ProcessEnv) => measure(process.execPath, sync(), env)
   const rclone = () => measure('rclone', ['sync', src, path.join(work, 'rclone-dst'), '-q', '--config', '/dev/null'])
   // First syncs copy everything; they are not what is measured.
   for (const env of [embedded, routed]) {
-    const first = JSON.parse(execFileSync(process.execPath, sync(env), {env, encoding: 'utf8'}))
+    const first = JSON.parse(execFileSync(process.execPath, sync(), {env, encoding: 'utf8'}))
     if (first.copied !== DIRS * PER_DIR) throw new Error(`first sync copied ${first.copied}`)
   }
 
   await rclone()
   // The measured syncs must decide "nothing to do": checked once, outside the timing.
   for (const env of [embedded, routed]) {
-    const again = JSON.parse(execFileSync(process.execPath, sync(env), {env, encoding: 'utf8'}))
+    const again = JSON.parse(execFileSync(process.execPath, sync(), {env, encoding: 'utf8'}))
     if (again.copied !== 0 || again.deleted !== 0 || again.unchanged !== DIRS * PER_DIR) throw new Error(`second sync did something: ${JSON.stringify(again)}`)
   }
 
