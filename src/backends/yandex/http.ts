@@ -1,4 +1,6 @@
 import axios, {type AxiosInstance, type AxiosResponse, type Method, type RawAxiosResponseHeaders} from 'axios'
+import http, {type IncomingMessage} from 'node:http'
+import https from 'node:https'
 import {type Readable, Transform} from 'node:stream'
 
 import {
@@ -179,6 +181,7 @@ export class YandexHttp {
    * is a TemporaryError) and which fails if it ends short of Content-Length.
    */
   async download(link: Link, context: string, signal?: AbortSignal): Promise<Readable> {
+    if (!usesEnvProxy()) return this.downloadDirect(link, context, signal)
     let response: AxiosResponse<Readable>
     try {
       response = await this.hosts.request<Readable>({
@@ -209,6 +212,89 @@ export class YandexHttp {
 
     return checkedBody(response.data, response.headers, context)
   }
+
+  /**
+   * download() through node:http/https directly (keep-alive global agents):
+   * the same redirects, timeout, typed errors and length check as the axios
+   * path at a fraction of its CPU a file (no config merging, interceptors or
+   * follow-redirects wrapper). Nothing here ever sends a token.
+   */
+  private async downloadDirect(link: Link, context: string, signal?: AbortSignal): Promise<Readable> {
+    let response: IncomingMessage
+    try {
+      response = await openHref(new URL(link.href), link.method || 'GET', this.options.timeoutMs, signal, MAX_REDIRECTS)
+    } catch (error) {
+      throw transportError(error, context)
+    }
+
+    if (response.statusCode! >= 300) {
+      const text = await readSome(response)
+      throw apiError(response.statusCode!, text, response.headers, context)
+    }
+
+    return checkedBody(response, response.headers, context)
+  }
+}
+
+const MAX_REDIRECTS = 10
+
+/** An HTTP(S)_PROXY in the environment: axios honours it, node:http does not, so downloads keep to axios then. */
+function usesEnvProxy(): boolean {
+  const env = process.env
+  return Boolean(env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy)
+}
+
+/** A redirect status that carries a Location to follow. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/**
+ * One request to an href, following up to `redirects` redirects (a 303, or a
+ * 301/302 after a non-GET, becomes a GET, as browsers and axios do). The
+ * socket may idle `timeoutMs` at most, until the response and while its body
+ * streams. Resolves with the first non-redirect response.
+ */
+function openHref(url: URL, method: string, timeoutMs: number, signal: AbortSignal | undefined, redirects: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      reject(Object.assign(new Error(`unsupported protocol ${url.protocol}`), {code: 'ERR_BAD_OPTION_VALUE'}))
+      return
+    }
+
+    const client = url.protocol === 'https:' ? https : http
+    const request = client.request(url, {method, signal, headers: {'User-Agent': 'disk-client', Accept: '*/*'}}, (response) => {
+      const status = response.statusCode ?? 0
+      const location = response.headers.location
+      if (!REDIRECTS.has(status) || !location) {
+        resolve(response)
+        return
+      }
+
+      response.resume()
+      if (redirects <= 0) {
+        reject(Object.assign(new Error('Maximum number of redirects exceeded'), {code: 'ERR_FR_TOO_MANY_REDIRECTS'}))
+        return
+      }
+
+      let next: URL
+      try {
+        next = new URL(location, url)
+      } catch (error) {
+        reject(error)
+        return
+      }
+
+      const nextMethod = status === 303 || ((status === 301 || status === 302) && method !== 'GET' && method !== 'HEAD') ? 'GET' : method
+      openHref(next, nextMethod, timeoutMs, signal, redirects - 1).then(resolve, reject)
+    })
+    if (timeoutMs > 0) {
+      request.setTimeout(timeoutMs, () =>
+        request.destroy(Object.assign(new Error(`timeout of ${timeoutMs}ms exceeded`), {code: 'ETIMEDOUT'})),
+      )
+    }
+
+    request.on('error', reject)
+    request.end()
+  })
 }
 
 /** Reads at most a few KiB of an error body, then lets the connection go. */
@@ -250,7 +336,9 @@ function checkedBody(source: Readable, headers: RawAxiosResponseHeaders | Record
     },
   })
   source.on('error', (error) => out.destroy(transportError(error, context) as Error))
-  source.on('aborted', () => out.destroy(new TemporaryError(`${context}: the download connection was dropped`)))
+  source.on('aborted', () =>
+    out.destroy(new TemporaryError(`${context}: the download connection was aborted${expected === undefined ? '' : ` before all ${expected} bytes came`}`)),
+  )
   out.on('close', () => source.destroy())
   source.pipe(out)
   return out
