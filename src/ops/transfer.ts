@@ -134,13 +134,23 @@ async function streamTree(src: Target, dst: Target, final: string, options: Tran
   const ahead = prefetch(filesToCopy(), options.checkers ?? 8, (entry) =>
     prepareBoth(src, entry, dst, rebase(entry.path, src.path, final), options),
   )
-  const failures = await runPool(ahead, options.transfers ?? 4, ({item: entry, prepared}) =>
-    copyFile({...src, path: entry.path}, entry, dst, rebase(entry.path, src.path, final), options, prepared).then(
-      () => {},
-      (error: unknown) => {
-        throw addContext(error, entry.path)
-      },
-    ),
+  // A destination whose commit is local work only (fsync, rename) frees the
+  // slot once a file's bytes are in: the next file's request overlaps that
+  // commit. At most `transfers` commits are in flight; a failed one still
+  // fails its file.
+  const early = dst.adapter.localCommit === true
+  const transfers = options.transfers ?? 4
+  const failures = await runPool(
+    ahead,
+    transfers,
+    ({item: entry, prepared}, release) =>
+      copyFile({...src, path: entry.path}, entry, dst, rebase(entry.path, src.path, final), options, prepared, early ? release : undefined).then(
+        () => {},
+        (error: unknown) => {
+          throw addContext(error, entry.path)
+        },
+      ),
+    early ? transfers : 0,
   )
   if (failures.length > 0) {
     const first = failures[0].error
@@ -181,6 +191,8 @@ async function copyFile(
   final: string,
   options: TransferOptions,
   prepared: PreparedPair = {},
+  /** Called once the whole body has been read from the source (the destination may still be committing). */
+  received?: () => void,
 ): Promise<Entry> {
   const progress = options.progress ?? silentProgress
   const retries = options.retries ?? 5
@@ -196,6 +208,7 @@ async function copyFile(
           callback(null, chunk)
         },
       })
+      if (received) counter.once('end', received)
       const writeOptions = {
         size: source.size ?? undefined,
         overwrite: options.overwrite,

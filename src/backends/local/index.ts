@@ -18,6 +18,8 @@ const PARTIAL = /^\.disk-client-[0-9a-f]+\.partial$/
 /** The local backend: a folder on this machine, with writes made atomic by write-then-rename. */
 export class LocalBackend implements StorageAdapter {
   readonly name = 'local'
+  /** A write ends with local work only (fsync, rename): a tree transfer frees its slot once the bytes are in. */
+  readonly localCommit = true
 
   constructor(readonly root: string) {}
 
