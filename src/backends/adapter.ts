@@ -100,6 +100,9 @@ export interface StorageAdapter {
   /** The registry name: `yandex`, `local` or `cluster`. */
   readonly name: string
 
+  /** Writes end with local work only (fsync, rename): a tree transfer may free its slot once the bytes are in. */
+  readonly localCommit?: boolean
+
   /**
    * Lists a directory's entries, paging underneath as needed.
    * Rejects NotFoundError('dir') if it does not exist; ConflictError('not-directory') if it is a file.

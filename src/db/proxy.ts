@@ -75,13 +75,30 @@ function replyEnd(buf: Buffer, pos: number): {end: number} | {need: number} {
   throw new Error(`bad reply type '${String.fromCharCode(type)}' from upstream`)
 }
 
+type Done = (failure: Error | null, reply: Buffer | null) => void
+
+/**
+ * Upstreams with commands written since the last turn of the event loop:
+ * they are uncorked once, in setImmediate, after every socket that was
+ * readable in this turn has been read. (A process.nextTick would run after
+ * each client's 'data' callback, so with many clients sending one command
+ * each, every command would leave in its own write.)
+ */
+const corked: Upstream[] = []
+let uncorkScheduled = false
+function uncorkAll(): void {
+  uncorkScheduled = false
+  for (const upstream of corked.splice(0)) upstream.uncork()
+}
+
 /** One connection to the main or a replica, on behalf of one client connection. */
 class Upstream {
   private readonly socket: net.Socket
-  private readonly waiting: Array<{resolve: (reply: Buffer) => void; reject: (error: Error) => void}> = []
+  private readonly waiting: Done[] = []
   private chunks: Buffer[] = []
   private have = 0
   private need = 1
+  private corked = false
   closed = false
 
   constructor(
@@ -93,25 +110,34 @@ class Upstream {
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk))
     this.socket.on('error', () => undefined)
     this.socket.on('close', () => this.fail())
-    if (db !== 0) void this.send(['SELECT', String(db)]).catch(() => undefined)
+    if (db !== 0) this.request(['SELECT', String(db)], () => undefined)
   }
 
   send(args: Array<Buffer | string>): Promise<Buffer> {
-    if (this.closed) return Promise.reject(new UpstreamError(`${formatHostPort(this.address)} is unreachable`))
-    return new Promise((resolve, reject) => {
-      this.waiting.push({resolve, reject})
-      // Commands sent in one tick (from many clients, on a shared upstream) leave in one write.
-      if (!this.corked) {
-        this.corked = true
-        this.socket.cork()
-        process.nextTick(this.uncork)
-      }
-      for (const part of encodeCommand(args)) this.socket.write(part)
-    })
+    return new Promise((resolve, reject) => this.request(args, (failure, reply) => (failure ? reject(failure) : resolve(reply!))))
   }
 
-  private corked = false
-  private readonly uncork = (): void => {
+  /** Sends one command; `done` gets its raw reply, in order, or the failure of the connection. */
+  request(args: Array<Buffer | string>, done: Done): void {
+    if (this.closed) {
+      done(new UpstreamError(`${formatHostPort(this.address)} is unreachable`), null)
+      return
+    }
+    this.waiting.push(done)
+    // Commands sent in one turn of the event loop (from many clients, on a shared upstream) leave in one write.
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      corked.push(this)
+      if (!uncorkScheduled) {
+        uncorkScheduled = true
+        setImmediate(uncorkAll)
+      }
+    }
+    for (const part of encodeCommand(args)) this.socket.write(part)
+  }
+
+  uncork(): void {
     this.corked = false
     this.socket.uncork()
   }
@@ -138,8 +164,8 @@ class Upstream {
         this.need = result.need - pos
         break
       }
-      const waiter = this.waiting.shift()
-      waiter?.resolve(buf.subarray(pos, result.end))
+      const done = this.waiting.shift()
+      done?.(null, buf.subarray(pos, result.end))
       pos = result.end
       if (pos === buf.length) {
         this.need = 1
@@ -154,7 +180,7 @@ class Upstream {
   private fail(): void {
     this.closed = true
     const failure = new UpstreamError(`${formatHostPort(this.address)} is unreachable`)
-    for (const waiter of this.waiting.splice(0)) waiter.reject(failure)
+    for (const done of this.waiting.splice(0)) done(failure, null)
   }
 }
 
@@ -378,15 +404,17 @@ export class DbProxy {
       }
       const replica = this.replicas[index]
       replica.reads++
-      return this.replicaUpstream(state, index)
-        .send(args)
-        .catch(() => {
+      const upstream = this.replicaUpstream(state, index)
+      return new Promise<Encoded>((resolve) =>
+        upstream.request(args, (failure, reply) => {
+          if (!failure) return resolve(reply!)
           // It died since the last check: the main answers instead.
           replica.reads--
           replica.reachable = false
           this.mainReads++
-          return this.toMain(state, args)
-        })
+          resolve(this.toMain(state, args))
+        }),
+      )
     }
     if (name === 'PING' || name === 'ECHO' || name === 'COMMAND' || name === 'CLIENT' || name === 'CONFIG' || name === 'INFO') return this.toMain(state, args)
     // A write (or anything else): the main.

@@ -76,21 +76,18 @@ export function serveConnection(socket: net.Socket, dispatch: Dispatch): void {
     }
     const slot: Slot = {done: false, reply: null}
     slots.push(slot)
-    reply.then(
-      (value) => {
-        slot.reply = value
-      },
-      (failure: Error) => {
-        slot.reply = error(failure.message.startsWith('ERR') || /^[A-Z]+ /.test(failure.message) ? failure.message : `ERR ${failure.message}`)
-      },
-    ).finally(() => {
+    const settle = (value: Encoded): void => {
+      slot.reply = value
       slot.done = true
       // Replies finishing in the same tick leave in one write.
       if (!flushScheduled) {
         flushScheduled = true
         process.nextTick(scheduledFlush)
       }
-    })
+    }
+    reply.then(settle, (failure: Error) =>
+      settle(error(failure.message.startsWith('ERR') || /^[A-Z]+ /.test(failure.message) ? failure.message : `ERR ${failure.message}`)),
+    )
   }
 
   socket.on('data', (chunk: Buffer) => {

@@ -1,22 +1,52 @@
 /**
  * Runs `worker` over `items` with at most `concurrency` at once. Every item
  * runs even when some fail; the failures are returned, in order.
+ *
+ * A worker may call `release()` to give its slot to the next item before it
+ * finishes (a download whose bytes are in and only has its local commit
+ * left); up to `lingering` released workers may still be finishing, beyond
+ * that the pool waits for them. Their failures count like any other.
  */
 export async function runPool<T>(
   items: AsyncIterable<T> | Iterable<T>,
   concurrency: number,
-  worker: (item: T) => Promise<void>,
+  worker: (item: T, release: () => void) => Promise<void>,
+  lingering = 0,
 ): Promise<Array<{item: T; error: unknown}>> {
   const failures: Array<{item: T; error: unknown}> = []
+  const limit = Math.max(1, concurrency)
   const running = new Set<Promise<void>>()
+  let holding = 0
+  let wake: (() => void) | null = null
+  const changed = (): void => {
+    const resume = wake
+    wake = null
+    resume?.()
+  }
+
   for await (const item of items) {
-    const task = worker(item)
+    let held = true
+    holding++
+    const release = (): void => {
+      if (!held) return
+      held = false
+      holding--
+      changed()
+    }
+
+    const task: Promise<void> = worker(item, release)
       .catch((error: unknown) => {
         failures.push({item, error})
       })
-      .finally(() => running.delete(task))
+      .finally(() => {
+        release()
+        running.delete(task)
+        changed()
+      })
     running.add(task)
-    if (running.size >= Math.max(1, concurrency)) await Promise.race(running)
+    while (holding >= limit || running.size >= limit + Math.max(0, lingering)) {
+      await new Promise<void>((resolve) => (wake = resolve))
+    }
   }
 
   await Promise.all(running)

@@ -161,13 +161,23 @@ export async function copyFiles(
   onDone?: (file: FileCopy) => void,
 ): Promise<Array<{item: FileCopy; error: unknown}>> {
   const ahead = prefetch(files, options.checkers ?? 8, (file) => prepareBoth(src, file.entry, dst, file.final, options))
-  const failures = await runPool(ahead, options.transfers ?? 4, ({item: file, prepared}) =>
-    copyFile({...src, path: file.entry.path}, file.entry, dst, file.final, options, prepared).then(
-      () => onDone?.(file),
-      (error: unknown) => {
-        throw addContext(error, file.entry.path)
-      },
-    ),
+  // A destination whose commit is local work only (fsync, rename) frees the
+  // slot once a file's bytes are in: the next file's request overlaps that
+  // commit. At most `transfers` commits are in flight; a failed one still
+  // fails its file.
+  const early = dst.adapter.localCommit === true
+  const transfers = options.transfers ?? 4
+  const failures = await runPool(
+    ahead,
+    transfers,
+    ({item: file, prepared}, release) =>
+      copyFile({...src, path: file.entry.path}, file.entry, dst, file.final, options, prepared, early ? release : undefined).then(
+        () => onDone?.(file),
+        (error: unknown) => {
+          throw addContext(error, file.entry.path)
+        },
+      ),
+    early ? transfers : 0,
   )
   return failures.map(({item, error}) => ({item: item.item, error}))
 }
@@ -206,6 +216,8 @@ async function copyFile(
   final: string,
   options: TransferOptions,
   prepared: PreparedPair = {},
+  /** Called once the whole body has been read from the source (the destination may still be committing). */
+  received?: () => void,
 ): Promise<Entry> {
   const progress = options.progress ?? silentProgress
   const retries = options.retries ?? 5
@@ -221,6 +233,7 @@ async function copyFile(
           callback(null, chunk)
         },
       })
+      if (received) counter.once('end', received)
       const writeOptions = {
         size: source.size ?? undefined,
         overwrite: options.overwrite,

@@ -103,4 +103,50 @@ describe('prefetch: preparing items ahead of their consumer', () => {
     expect(done.sort((a, b) => a - b)).to.deep.equal(Array.from({length: 12}, (_, i) => i))
     expect(most).to.equal(2)
   })
+
+  it('runPool: a released worker frees its slot; at most `lingering` released ones finish meanwhile; their failures count', async () => {
+    // Each worker holds its slot for its "transfer", releases, then "commits" until the test lets it go.
+    const commits: Array<() => void> = []
+    let holding = 0
+    let mostHolding = 0
+    let alive = 0
+    let mostAlive = 0
+    const started: number[] = []
+    const pool = runPool(
+      Array.from({length: 10}, (_, i) => i),
+      2,
+      async (n, release) => {
+        started.push(n)
+        alive++
+        holding++
+        mostAlive = Math.max(mostAlive, alive)
+        mostHolding = Math.max(mostHolding, holding)
+        await new Promise((resolve) => setImmediate(resolve))
+        holding--
+        release()
+        release() // twice is harmless
+        await new Promise<void>((resolve) => commits.push(resolve))
+        alive--
+        if (n === 7) throw new Error('commit 7 failed')
+      },
+      3,
+    )
+    // Two slots plus three lingering: five started, then the pool waits for a commit.
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    }
+
+    await settle()
+    expect(started).to.deep.equal([0, 1, 2, 3, 4])
+    while (commits.length > 0) {
+      commits.shift()!()
+      await settle()
+    }
+
+    const failures = await pool
+    expect(started).to.have.length(10)
+    expect(mostHolding).to.equal(2)
+    expect(mostAlive).to.equal(5)
+    expect(failures.map((f) => [f.item, (f.error as Error).message])).to.deep.equal([[7, 'commit 7 failed']])
+  })
 })

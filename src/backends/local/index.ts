@@ -22,6 +22,8 @@ const PARTIAL = /^\.disk-client-[0-9a-f]+\.partial$/
 export class LocalBackend implements StorageAdapter {
   readonly name = 'local'
   readonly ranged = true
+  /** A write ends with local work only (fsync, rename): a tree transfer frees its slot once the bytes are in. */
+  readonly localCommit = true
 
   constructor(readonly root: string) {}
 

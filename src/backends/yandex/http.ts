@@ -1,4 +1,6 @@
 import axios, {type AxiosInstance, type AxiosResponse, type Method, type RawAxiosResponseHeaders} from 'axios'
+import http, {type IncomingMessage} from 'node:http'
+import https from 'node:https'
 import {Readable, Transform} from 'node:stream'
 
 import {
@@ -180,6 +182,7 @@ export class YandexHttp {
    * is a TemporaryError) and which fails if it ends short of Content-Length.
    */
   async download(link: Link, context: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable> {
+    if (!usesEnvProxy()) return this.downloadDirect(link, context, signal, range)
     let response: AxiosResponse<Readable>
     const headers: Record<string, string> = range ? {Range: rangeHeader(range)} : {}
     try {
@@ -221,6 +224,100 @@ export class YandexHttp {
     if (range && response.status !== 206) return body.pipe(sliceStream(range))
     return body
   }
+
+  /**
+   * download() through node:http/https directly (keep-alive global agents):
+   * the same redirects, timeout, typed errors and length check as the axios
+   * path at a fraction of its CPU a file (no config merging, interceptors or
+   * follow-redirects wrapper). Nothing here ever sends a token.
+   */
+  private async downloadDirect(link: Link, context: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable> {
+    let response: IncomingMessage
+    const headers: Record<string, string> = range ? {Range: rangeHeader(range)} : {}
+    try {
+      response = await openHref(new URL(link.href), link.method || 'GET', this.options.timeoutMs, signal, MAX_REDIRECTS, headers)
+    } catch (error) {
+      throw transportError(error, context)
+    }
+
+    if (response.statusCode! >= 300) {
+      const text = await readSome(response)
+      throw apiError(response.statusCode!, text, response.headers, context)
+    }
+
+    const body = checkedBody(response, response.headers, context)
+    // A host that ignored the Range header sent the whole file: cut the range out here.
+    if (range && response.statusCode !== 206) return body.pipe(sliceStream(range))
+    return body
+  }
+}
+
+const MAX_REDIRECTS = 10
+
+/** An HTTP(S)_PROXY in the environment: axios honours it, node:http does not, so downloads keep to axios then. */
+function usesEnvProxy(): boolean {
+  const env = process.env
+  return Boolean(env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy)
+}
+
+/** A redirect status that carries a Location to follow. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/**
+ * One request to an href, following up to `redirects` redirects (a 303, or a
+ * 301/302 after a non-GET, becomes a GET, as browsers and axios do). The
+ * socket may idle `timeoutMs` at most, until the response and while its body
+ * streams. Resolves with the first non-redirect response.
+ */
+function openHref(
+  url: URL,
+  method: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  redirects: number,
+  extraHeaders: Record<string, string> = {},
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      reject(Object.assign(new Error(`unsupported protocol ${url.protocol}`), {code: 'ERR_BAD_OPTION_VALUE'}))
+      return
+    }
+
+    const client = url.protocol === 'https:' ? https : http
+    const request = client.request(url, {method, signal, headers: {'User-Agent': 'disk-client', Accept: '*/*', ...extraHeaders}}, (response) => {
+      const status = response.statusCode ?? 0
+      const location = response.headers.location
+      if (!REDIRECTS.has(status) || !location) {
+        resolve(response)
+        return
+      }
+
+      response.resume()
+      if (redirects <= 0) {
+        reject(Object.assign(new Error('Maximum number of redirects exceeded'), {code: 'ERR_FR_TOO_MANY_REDIRECTS'}))
+        return
+      }
+
+      let next: URL
+      try {
+        next = new URL(location, url)
+      } catch (error) {
+        reject(error)
+        return
+      }
+
+      const nextMethod = status === 303 || ((status === 301 || status === 302) && method !== 'GET' && method !== 'HEAD') ? 'GET' : method
+      openHref(next, nextMethod, timeoutMs, signal, redirects - 1, extraHeaders).then(resolve, reject)
+    })
+    if (timeoutMs > 0) {
+      request.setTimeout(timeoutMs, () =>
+        request.destroy(Object.assign(new Error(`timeout of ${timeoutMs}ms exceeded`), {code: 'ETIMEDOUT'})),
+      )
+    }
+
+    request.on('error', reject)
+    request.end()
+  })
 }
 
 /** Reads at most a few KiB of an error body, then lets the connection go. */
@@ -262,7 +359,9 @@ function checkedBody(source: Readable, headers: RawAxiosResponseHeaders | Record
     },
   })
   source.on('error', (error) => out.destroy(transportError(error, context) as Error))
-  source.on('aborted', () => out.destroy(new TemporaryError(`${context}: the download connection was dropped`)))
+  source.on('aborted', () =>
+    out.destroy(new TemporaryError(`${context}: the download connection was aborted${expected === undefined ? '' : ` before all ${expected} bytes came`}`)),
+  )
   out.on('close', () => source.destroy())
   source.pipe(out)
   return out
