@@ -112,6 +112,8 @@ export class ServerStore {
   private chain: Promise<void> = Promise.resolve()
   private flushScheduled = false
   private live = 0
+  /** The largest version among the headers found at open (a new clock starts past it). */
+  highestVersion = 0
 
   constructor(dir: string, options: ServerStoreOptions = {}) {
     // Large values go to blob files (blobs.ts), so LevelDB holds headers and
@@ -143,6 +145,7 @@ export class ServerStore {
       const key = hkey.subarray(3)
       const entry = decodeHeader(header)
       this.xorDigest(hkey.readUInt16BE(1), key, entry)
+      if (entry.version > this.highestVersion) this.highestVersion = entry.version
       if (!entry.tomb) this.live++
       if (header[0] === BLOB_FLAG) blobs.add(this.blobs.name(key, entry.version))
     }
@@ -161,6 +164,13 @@ export class ServerStore {
   private async syncAll(): Promise<void> {
     await this.blobs.sync()
     await this.db.put(Buffer.from('s'), Buffer.alloc(0), {sync: true})
+  }
+
+  /** Waits for the queued writes, then fsyncs everything written so far. */
+  async syncNow(): Promise<void> {
+    await this.chain
+    this.dirty = false
+    await this.syncAll()
   }
 
   async close(): Promise<void> {
