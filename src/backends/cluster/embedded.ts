@@ -109,6 +109,9 @@ async function migrateRouterDir(dataDir: string, engine: ServerStore, log: (line
   return clock + 2000 * 1024
 }
 
+/** The commands a holder answers on its socket (each with the database first), and their argument counts. */
+const ARITY: Record<string, [number, number]> = {GETV: [3, 3], VERSION: [3, 3], CAS: [4, 5], GET: [3, 3], SET: [4, 4], DEL: [3, 1e9], EXISTS: [3, 1e9], KEYS: [3, 3]}
+
 /** This process holds the data dir: the engine, and the socket other processes attach to. */
 class Holder {
   private readonly sockets = new Set<net.Socket>()
@@ -173,6 +176,9 @@ class Holder {
     if (name === 'PING') return bulk('PONG')
     if (name === 'STATUS') return this.status().then((status) => bulk(JSON.stringify(status)))
     if (name === 'CAPACITY') return this.local.capacity().then(({total, free}) => array([integer(total ?? -1), integer(free ?? -1)]))
+    const arity = ARITY[name]
+    if (!arity) return error(`ERR unknown command '${name.slice(0, 64)}'`)
+    if (args.length < arity[0] || args.length > arity[1]) return error(`ERR wrong number of arguments for '${name.toLowerCase()}'`)
     const db = Number(args[1]?.toString('latin1'))
     if (!Number.isInteger(db) || db < 0 || db >= DATABASES) return error('ERR DB index is out of range')
     const key = args[2]?.toString()
@@ -214,9 +220,6 @@ class Holder {
           return error(`ERR unknown command '${name.slice(0, 64)}'`)
       }
     }
-    const arity: Record<string, [number, number]> = {GETV: [3, 3], VERSION: [3, 3], CAS: [4, 5], GET: [3, 3], SET: [4, 4], DEL: [3, 1e9], EXISTS: [3, 1e9], KEYS: [3, 3]}
-    const [min, max] = arity[name] ?? [0, 1e9]
-    if (args.length < min || args.length > max) return error(`ERR wrong number of arguments for '${name.toLowerCase()}'`)
     return run().catch((failure: unknown) => {
       if (failure instanceof ConflictError && failure.reason === 'no-space') return error(`NOSPACE ${failure.message}`)
       return error(`ERR ${(failure as Error).message.replace(/[\r\n]/g, ' ')}`)
