@@ -107,6 +107,7 @@ export class ServerStore {
   private readonly cacheLimit: number
   private fsyncTimer: NodeJS.Timeout | null = null
   private dirty = false
+  private syncing: Promise<void> | null = null
   private readonly digest = new Uint32Array(BUCKETS * 2)
   private queue: QueuedWrite[] = []
   private chain: Promise<void> = Promise.resolve()
@@ -152,11 +153,28 @@ export class ServerStore {
     await this.blobs.sweep(blobs)
     if (!this.sync) {
       this.fsyncTimer = setInterval(() => {
-        if (!this.dirty) return
+        if (!this.dirty || this.syncing) return
         this.dirty = false
-        this.chain = this.chain.then(() => this.syncAll().catch(() => undefined))
+        this.syncing = this.backgroundSync().finally(() => (this.syncing = null))
       }, 1000)
       this.fsyncTimer.unref()
+    }
+  }
+
+  /**
+   * The periodic fsync. The blobs written so far are fsync'd beside the
+   * writes, which go on meanwhile; only the last step (the few blobs written
+   * in the meantime, then LevelDB's log) waits its turn between batches, so
+   * writes never stall for long behind a second's worth of fsyncs.
+   */
+  private async backgroundSync(): Promise<void> {
+    try {
+      await this.blobs.sync()
+      const last = this.chain.then(() => this.syncAll())
+      this.chain = last.catch(() => undefined)
+      await last
+    } catch {
+      this.dirty = true
     }
   }
 
@@ -175,6 +193,7 @@ export class ServerStore {
 
   async close(): Promise<void> {
     if (this.fsyncTimer) clearInterval(this.fsyncTimer)
+    await this.syncing
     await this.chain
     if (this.dirty) await this.syncAll()
     await this.db.close()

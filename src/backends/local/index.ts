@@ -98,7 +98,8 @@ export class LocalBackend implements StorageAdapter {
     const handle = await fs.open(this.real(path), 'r').catch((error) => {
       throw mapFsError(error, `cannot open ${path}`)
     })
-    return handle.createReadStream()
+    // 1 MiB reads: a sixteenth of the default's system calls and stream events.
+    return handle.createReadStream({highWaterMark: 1 << 20})
   }
 
   /** Checks that the parent is a directory and the destination may be written. */
