@@ -5,7 +5,7 @@
 // rclone, CLI peak RSS < 200 MiB. Every upload goes into a fresh data dir
 // (a second upload of the same bytes would only find its pieces there).
 // Never fails on a number. Run alone: node --import tsx bench/lib/embedded-files.ts
-import {createHash} from 'node:crypto'
+import {createCipheriv} from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -15,13 +15,13 @@ import {mbps, measure, type Measured} from './measure.js'
 
 const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
-/** Writes `size` deterministic, incompressible bytes. */
+/** Writes `size` deterministic, incompressible bytes (AES-CTR of zeros under a fixed key). */
 async function makeFile(file: string, size: number): Promise<void> {
   const handle = await fs.open(file, 'w')
-  const block = Buffer.allocUnsafe(16 << 20)
-  for (let written = 0, n = 0; written < size; written += block.length) {
-    for (let offset = 0; offset < block.length; offset += 32, n++) createHash('sha256').update(String(n)).digest().copy(block, offset)
-    await handle.write(block, 0, Math.min(block.length, size - written))
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16))
+  const zeros = Buffer.alloc(16 << 20)
+  for (let written = 0; written < size; written += zeros.length) {
+    await handle.write(cipher.update(zeros.subarray(0, Math.min(zeros.length, size - written))))
   }
   await handle.close()
 }

@@ -58,6 +58,10 @@ describe('the embedded cluster (the default backend)', function () {
     const listed = await runCli(['ls', '/', '--json'], {env, cwd: work, timeoutMs: 30_000})
     expect(listed.code, listed.stderr).to.equal(0)
     expect(JSON.parse(listed.stdout).map((e: {name: string}) => e.name)).to.deep.equal(['quick.txt'])
+    const status = await runCli(['cluster', 'status', '--json'], {env, cwd: work, timeoutMs: 30_000})
+    expect(status.code, status.stderr).to.equal(0)
+    expect(JSON.parse(status.stdout)).to.deep.include({servers: 1, servers_up: 1})
+    expect(JSON.parse(status.stdout).members[0]).to.include({addr: `process ${holder.pid}`, state: 'up'})
     await writer.write(Buffer.from('late but whole'))
     await writer.close()
     const first = await held

@@ -140,6 +140,8 @@ class Holder {
       await engine.open()
     } catch (failure) {
       if (isLocked(failure)) return null
+      // Opened but not readable (the header scan failed): let go of the lock before giving up.
+      await engine.close().catch(() => undefined)
       throw failure
     }
 
