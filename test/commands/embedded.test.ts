@@ -8,7 +8,8 @@ import path from 'node:path'
 import {collect, runCli, spawnCli, type CliResult} from '../helpers/cli.js'
 
 describe('the embedded cluster (the default backend)', function () {
-  this.timeout(60_000)
+  // Several CLIs at once on a shared 2-core machine: generous, the tests wait on conditions.
+  this.timeout(180_000)
   let work: string
   let env: NodeJS.ProcessEnv
 
@@ -97,14 +98,20 @@ describe('the embedded cluster (the default backend)', function () {
     await holderPid(data, holder.pid!)
     const names = ['a', 'b']
     const contents = names.map((_, i) => seeded(10 + i, 16 * MiB))
-    const uploads = names.map((name) => runCli(['upload', `${name}.fifo`, `/${name}.bin`], {env, cwd: work, timeoutMs: 120_000}))
-    const writers = await Promise.all(names.map((name) => fs.open(path.join(work, `${name}.fifo`), 'w')))
+    const uploads = names.map((name) => runCli(['upload', `${name}.fifo`, `/${name}.bin`], {env, cwd: work, timeoutMs: 150_000}))
+    // An upload that ends before it has read everything would leave a write to its pipe hanging: fail with its output instead.
+    const early = Promise.all(uploads).then((results) => {
+      throw new Error(`an upload ended early: ${results.map((r) => `exit ${r.code} ${r.stderr}`).join('; ')}`)
+    })
+    early.catch(() => undefined)
+    const unlessEarly = <T>(step: Promise<T>): Promise<T> => Promise.race([step, early])
+    const writers = await unlessEarly(Promise.all(names.map((name) => fs.open(path.join(work, `${name}.fifo`), 'w'))))
     // Half of each file is read (so pieces of it went to the holder) before the holder dies.
-    await Promise.all(writers.map((writer, i) => writer.write(contents[i].subarray(0, 8 * MiB))))
+    await unlessEarly(Promise.all(writers.map((writer, i) => writer.write(contents[i].subarray(0, 8 * MiB)))))
     holder.kill('SIGKILL')
     expect((await held).signal).to.equal('SIGKILL')
     await slow.close().catch(() => undefined)
-    await Promise.all(writers.map((writer, i) => writer.write(contents[i].subarray(8 * MiB))))
+    await unlessEarly(Promise.all(writers.map((writer, i) => writer.write(contents[i].subarray(8 * MiB)))))
     await Promise.all(writers.map((writer) => writer.close()))
     const results = await Promise.all(uploads)
     for (const result of results) expect(result.code, result.stderr).to.equal(0)
