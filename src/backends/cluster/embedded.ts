@@ -276,6 +276,8 @@ type Mode = {kind: 'holder'; holder: Holder} | {kind: 'attached'; attached: Atta
  * retried.
  */
 export class EmbeddedStore implements ClusterStore {
+  /** One copy of each key: downloads check the whole file's hash, not each piece's as well. */
+  readonly singleCopy = true
   private mode: Promise<Mode> | null = null
   /** What `mode` resolved to, once it has. */
   private settled: Mode | null = null

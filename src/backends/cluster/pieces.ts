@@ -145,8 +145,9 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
  */
 export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, hash: string, expectedLength: number): Promise<Buffer> {
   const key = pieceKey(hash)
+  // With one copy there is nothing to switch to: the whole-file hash at the end checks the bytes, and this pass is saved.
   const valid = (data: Buffer | null): data is Buffer =>
-    data !== null && data.length === expectedLength && createHash('sha256').update(data).digest('hex') === hash
+    data !== null && data.length === expectedLength && (store.singleCopy === true || createHash('sha256').update(data).digest('hex') === hash)
   const replicas = ranking.order(await store.locate(PIECE_DB, key).catch(() => [] as string[]))
   for (const address of replicas) {
     const started = Date.now()

@@ -11,6 +11,11 @@ export interface Versioned {
 }
 
 export interface ClusterStore {
+  /**
+   * Every key has one copy (the embedded mode): there is no other replica to
+   * switch to, so a download checks pieces by the whole-file hash alone.
+   */
+  readonly singleCopy?: boolean
   /** Reads a value and its version; null when missing. */
   getVersioned(db: number, key: string): Promise<Versioned | null>
   /** The version getVersioned would return, without the value; null when missing. */

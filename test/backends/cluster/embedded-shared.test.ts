@@ -2,10 +2,13 @@ import fs from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import {Readable} from 'node:stream'
 
 import {expect} from 'chai'
 
 import {EmbeddedStore, socketPath} from '../../../src/backends/cluster/embedded.js'
+import {createClusterBackend} from '../../../src/backends/cluster/index.js'
+import {IntegrityError} from '../../../src/backends/errors.js'
 import {RespClusterStore} from '../../../src/backends/cluster/kv-store.js'
 import {RouterStore} from '../../../src/kv/hints.js'
 import {KvRouter} from '../../../src/kv/router.js'
@@ -95,6 +98,38 @@ describe('the embedded data dir shared by several stores', function () {
     expect(await second.holding()).to.equal(false)
     await second.set(0, 'deep', Buffer.from('ok'))
     expect(await first.get(0, 'deep')).to.deep.equal(Buffer.from('ok'))
+  })
+
+  it('fails a download whose stored piece was damaged, though pieces are checked by the whole-file hash alone', async () => {
+    const adapter = await createClusterBackend({retries: 0, retryBaseMs: 1, yandexApiUrl: '', localRoot: '', dataDir, log: () => {}})
+    try {
+      const content = Buffer.alloc(3 * 1024 * 1024 + 5)
+      for (let i = 0; i < content.length; i++) content[i] = (i * 7919) % 251
+      await adapter.write('/f.bin', Readable.from([content]))
+      const blobs = path.join(dataDir, 'server0', 'blobs')
+      const files: string[] = []
+      for (const folder of await fs.readdir(blobs)) for (const name of await fs.readdir(path.join(blobs, folder))) files.push(path.join(blobs, folder, name))
+      // Damage one byte of every 1 MiB blob (the pieces; the manifest is small).
+      let damaged = 0
+      for (const file of files) {
+        const data = await fs.readFile(file)
+        if (data.length !== 1024 * 1024) continue
+        data[12345] ^= 0xff
+        await fs.writeFile(file, data)
+        damaged++
+      }
+      expect(damaged).to.equal(3)
+      const chunks: Buffer[] = []
+      const reading = (async () => {
+        for await (const chunk of await adapter.openRead('/f.bin')) chunks.push(chunk as Buffer)
+      })()
+      await reading.then(
+        () => expect.fail('the damaged file downloaded without an error'),
+        (error: unknown) => expect(error).to.be.instanceOf(IntegrityError),
+      )
+    } finally {
+      await adapter.close?.()
+    }
   })
 
   it("reads a data dir of the old layout (a router and server0) and replays what the old router still held", async () => {
