@@ -39,3 +39,7 @@ try {
   await cluster.stop()
   await fs.rm(work, {recursive: true, force: true})
 }
+
+// Issue #15, the embedded mode (no DISK_CLUSTER): its own rows, beside
+// `rclone copy` between two local folders (bench/lib/embedded-files.ts).
+await (await import('./lib/embedded-files.js')).embeddedRows()

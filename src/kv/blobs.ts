@@ -91,16 +91,21 @@ export class BlobStore {
     const files = this.unsynced
     this.unsynced = new Set()
     const folders = new Set<string>()
-    for (const file of files) {
-      folders.add(path.dirname(file))
-      const handle = await open(file, 'r').catch(() => null)
-      if (!handle) continue
-      try {
-        await handle.sync()
-      } finally {
-        await handle.close()
+    const queue = [...files]
+    // A few at a time: the thread pool runs them side by side.
+    const worker = async (): Promise<void> => {
+      for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+        folders.add(path.dirname(file))
+        const handle = await open(file, 'r').catch(() => null)
+        if (!handle) continue
+        try {
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
       }
     }
+    await Promise.all([worker(), worker()])
 
     for (const folder of folders) await syncDir(folder)
   }

@@ -37,6 +37,8 @@ export class RespConnectionError extends Error {
 export interface RespClientOptions {
   host: string
   port: number
+  /** A Unix socket to connect to instead of host and port (host then only names it in messages). */
+  path?: string
   /** Give up connecting after this long (default 3000 ms). */
   connectTimeoutMs?: number
   /** Fail the connection when commands are pending and nothing arrives for this long (default 15000 ms). */
@@ -51,6 +53,7 @@ interface Pending {
 export class RespClient {
   readonly host: string
   readonly port: number
+  readonly path: string | undefined
   private readonly socket: net.Socket
   private readonly parser: Parser
   private pending: Pending[] = []
@@ -63,6 +66,7 @@ export class RespClient {
   private constructor(socket: net.Socket, options: RespClientOptions) {
     this.host = options.host
     this.port = options.port
+    this.path = options.path
     this.socket = socket
     const idle = options.idleTimeoutMs ?? 15_000
     this.parser = new Parser({
@@ -71,7 +75,7 @@ export class RespClient {
       returnError: (error) => this.settle(null, new RespReplyError(error.message)),
       returnFatalError: (error) => this.fail(new RespConnectionError(`bad reply from ${this.address}: ${error.message}`)),
     })
-    socket.setNoDelay(true)
+    if (options.path === undefined) socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => {
       this.lastActivity = Date.now()
       this.parser.execute(chunk)
@@ -88,14 +92,15 @@ export class RespClient {
   /** Connects; rejects with RespConnectionError. */
   static connect(options: RespClientOptions): Promise<RespClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({host: options.host, port: options.port})
+      const socket = options.path === undefined ? net.connect({host: options.host, port: options.port}) : net.connect({path: options.path})
+      const where = options.path === undefined ? `${options.host}:${options.port}` : options.path
       const timeout = setTimeout(() => {
         socket.destroy()
-        reject(new RespConnectionError(`cannot connect to ${options.host}:${options.port}: timed out`))
+        reject(new RespConnectionError(`cannot connect to ${where}: timed out`))
       }, options.connectTimeoutMs ?? 3000)
       socket.once('error', (error) => {
         clearTimeout(timeout)
-        reject(new RespConnectionError(`cannot connect to ${options.host}:${options.port}: ${error.message}`, {cause: error}))
+        reject(new RespConnectionError(`cannot connect to ${where}: ${error.message}`, {cause: error}))
       })
       socket.once('connect', () => {
         clearTimeout(timeout)
@@ -106,7 +111,7 @@ export class RespClient {
   }
 
   get address(): string {
-    return `${this.host}:${this.port}`
+    return this.path ?? `${this.host}:${this.port}`
   }
 
   get closed(): boolean {

@@ -107,11 +107,14 @@ export class ServerStore {
   private readonly cacheLimit: number
   private fsyncTimer: NodeJS.Timeout | null = null
   private dirty = false
+  private syncing: Promise<void> | null = null
   private readonly digest = new Uint32Array(BUCKETS * 2)
   private queue: QueuedWrite[] = []
   private chain: Promise<void> = Promise.resolve()
   private flushScheduled = false
   private live = 0
+  /** The largest version among the headers found at open (a new clock starts past it). */
+  highestVersion = 0
 
   constructor(dir: string, options: ServerStoreOptions = {}) {
     // Large values go to blob files (blobs.ts), so LevelDB holds headers and
@@ -143,17 +146,35 @@ export class ServerStore {
       const key = hkey.subarray(3)
       const entry = decodeHeader(header)
       this.xorDigest(hkey.readUInt16BE(1), key, entry)
+      if (entry.version > this.highestVersion) this.highestVersion = entry.version
       if (!entry.tomb) this.live++
       if (header[0] === BLOB_FLAG) blobs.add(this.blobs.name(key, entry.version))
     }
     await this.blobs.sweep(blobs)
     if (!this.sync) {
       this.fsyncTimer = setInterval(() => {
-        if (!this.dirty) return
+        if (!this.dirty || this.syncing) return
         this.dirty = false
-        this.chain = this.chain.then(() => this.syncAll().catch(() => undefined))
+        this.syncing = this.backgroundSync().finally(() => (this.syncing = null))
       }, 1000)
       this.fsyncTimer.unref()
+    }
+  }
+
+  /**
+   * The periodic fsync. The blobs written so far are fsync'd beside the
+   * writes, which go on meanwhile; only the last step (the few blobs written
+   * in the meantime, then LevelDB's log) waits its turn between batches, so
+   * writes never stall for long behind a second's worth of fsyncs.
+   */
+  private async backgroundSync(): Promise<void> {
+    try {
+      await this.blobs.sync()
+      const last = this.chain.then(() => this.syncAll())
+      this.chain = last.catch(() => undefined)
+      await last
+    } catch {
+      this.dirty = true
     }
   }
 
@@ -163,8 +184,16 @@ export class ServerStore {
     await this.db.put(Buffer.from('s'), Buffer.alloc(0), {sync: true})
   }
 
+  /** Waits for the queued writes, then fsyncs everything written so far. */
+  async syncNow(): Promise<void> {
+    await this.chain
+    this.dirty = false
+    await this.syncAll()
+  }
+
   async close(): Promise<void> {
     if (this.fsyncTimer) clearInterval(this.fsyncTimer)
+    await this.syncing
     await this.chain
     if (this.dirty) await this.syncAll()
     await this.db.close()

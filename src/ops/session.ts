@@ -38,18 +38,6 @@ export class Session {
     return adapter
   }
 
-  /**
-   * Closes one backend now; its next use creates it again. The web console
-   * lets go of the embedded cluster this way when idle, so that other
-   * commands can take its data dir.
-   */
-  async release(name: BackendName): Promise<void> {
-    const adapter = this.adapters.get(name)
-    if (!adapter) return
-    this.adapters.delete(name)
-    await (await adapter.catch(() => undefined))?.close?.()
-  }
-
   /** Resolves a remote path as the user wrote it: prefix, else the default backend. */
   async remote(input: string): Promise<Target> {
     const parsed = parseRemotePath(input)

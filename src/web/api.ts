@@ -7,15 +7,15 @@ import {listPath, makeDirectory, removePath, statPath} from '../ops/files.js'
 import type {Session} from '../ops/session.js'
 import {transfer} from '../ops/transfer.js'
 import {ensureDir} from '../ops/tree.js'
-import {fetchStatus} from '../kv/status.js'
 import type {ClusterFeed} from './cluster-feed.js'
+import type {ClusterView} from './html.js'
 import {contentDisposition, field, readJson, sendError, sendJson} from './http.js'
 import {resolveTarget} from './paths.js'
 
 export interface ApiContext {
   session: Session
   feed: ClusterFeed
-  routerAddress: () => Promise<{host: string; port: number}>
+  cluster: () => Promise<ClusterView>
 }
 
 type Handler = (ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>
@@ -93,16 +93,16 @@ function transferHandler(mode: 'copy' | 'move'): Handler {
 
 /** `GET /api/cluster`: what `cluster status --json` prints. */
 const cluster: Handler = async (ctx, _req, res) => {
-  const router = await ctx.routerAddress()
-  const status = await fetchStatus(router).catch((error: Error) => {
-    throw new TemporaryError(`cannot reach the router at ${router.host}:${router.port}: ${error.message}`)
+  const view = await ctx.cluster()
+  const status = await view.status().catch((error: Error) => {
+    throw new TemporaryError(`cannot reach the cluster (${view.label}): ${error.message}`)
   })
   sendJson(res, 200, status)
 }
 
 /** `GET /api/cluster/events`: the same status as server-sent events, about once a second. */
 const clusterEvents: Handler = async (ctx, req, res) => {
-  await ctx.routerAddress()
+  await ctx.cluster()
   ctx.feed.subscribe(req, res)
 }
 

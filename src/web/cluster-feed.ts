@@ -1,7 +1,7 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import {describeError} from '../cli/report-error.js'
-import {fetchStatus} from '../kv/status.js'
+import type {ClusterStatus} from '../kv/status.js'
 
 /**
  * One poller of the router's status, shared by every open event stream
@@ -16,7 +16,7 @@ export class ClusterFeed {
   private last = ''
 
   constructor(
-    private readonly router: () => Promise<{host: string; port: number}>,
+    private readonly fetch: () => Promise<ClusterStatus>,
     private readonly intervalMs = 1000,
   ) {}
 
@@ -44,8 +44,7 @@ export class ClusterFeed {
 
   /** Asks the router now, then again `intervalMs` after each answer, while this round lasts. */
   private poll(round: number): void {
-    void this.router()
-      .then((router) => fetchStatus(router))
+    void this.fetch()
       .then(
         (status) => `event: status\ndata: ${JSON.stringify(status)}\n\n`,
         (error: unknown) => `event: failure\ndata: ${JSON.stringify({error: describeError(error)})}\n\n`,

@@ -1,4 +1,5 @@
 /** The pieces every screen shares: escaping, the page layout, the backend chooser and breadcrumbs. */
+import type {ClusterStatus} from '../kv/status.js'
 import type {Session, Target} from '../ops/session.js'
 import {registeredBackends} from '../backends/registry.js'
 import {shownPath} from './paths.js'
@@ -7,7 +8,19 @@ export interface PageContext {
   session: Session
   csrf: string
   tracker?: string
-  routerAddress: () => Promise<{host: string; port: number}>
+  cluster: () => Promise<ClusterView>
+}
+
+/**
+ * Where the cluster screens get their status: the router at DISK_CLUSTER,
+ * or the embedded cluster's holder.
+ */
+export interface ClusterView {
+  /** One line for the page, e.g. `Router 127.0.0.1:7000`. */
+  label: string
+  /** The CLI command that shows the same. */
+  command: string
+  status(): Promise<ClusterStatus>
 }
 
 const ESCAPES: Record<string, string> = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}

@@ -1,5 +1,5 @@
 /** The node screens: the cluster (live over server-sent events) and the torrent tracker's pool. */
-import {fetchStatus, type ClusterStatus} from '../kv/status.js'
+import type {ClusterStatus} from '../kv/status.js'
 import {formatBytes} from '../ops/progress.js'
 import {escapeHtml, type Page, type PageContext, shellWord} from './html.js'
 
@@ -15,26 +15,25 @@ function clusterRows(status: ClusterStatus): string {
 }
 
 export async function cluster(ctx: PageContext): Promise<Page> {
-  const router = await ctx.routerAddress()
-  const address = `${router.host}:${router.port}`
+  const view = await ctx.cluster()
   let summary: string
   let rows = ''
   try {
-    const status = await fetchStatus(router)
+    const status = await view.status()
     summary = `${status.servers_up} of ${status.servers} servers up, replicas ${status.replicas}, hints pending ${status.hints_pending}, buffered writes ${status.buffered_writes}`
     rows = clusterRows(status)
   } catch (error) {
-    summary = `cannot reach the router at ${address}: ${(error as Error).message}`
+    summary = `cannot reach the cluster: ${(error as Error).message}`
   }
   const body = `<h1>Cluster</h1>
-<p>Router <code>${escapeHtml(address)}</code>. <span id="cluster-summary">${escapeHtml(summary)}</span> <span id="cluster-live" class="live">connecting…</span></p>
+<p>${escapeHtml(view.label)}. <span id="cluster-summary">${escapeHtml(summary)}</span> <span id="cluster-live" class="live">connecting…</span></p>
 <table class="cluster">
 <thead><tr><th>Server</th><th>Address</th><th>State</th><th>Last heartbeat</th><th>Keys</th><th>Hints</th><th>Disk</th></tr></thead>
 <tbody id="servers">
 ${rows}
 </tbody>
 </table>
-<p class="command">The same with the CLI: <code>disk-client cluster status --router ${escapeHtml(address)}</code></p>`
+<p class="command">The same with the CLI: <code>${escapeHtml(view.command)}</code></p>`
   return {title: 'Cluster', screen: 'cluster', body, scripts: ['cluster.js']}
 }
 

@@ -4,12 +4,14 @@ import type {AddressInfo} from 'node:net'
 import os from 'node:os'
 
 import {UsageError} from '../backends/errors.js'
-import type {ClusterBackend} from '../backends/cluster/index.js'
+import type {ClusterBackend, EmbeddedStore} from '../backends/cluster/index.js'
 import {parseHostPort} from '../kv/launch.js'
+import {fetchStatus} from '../kv/status.js'
 import type {Session} from '../ops/session.js'
 import {handleApi, type ApiContext} from './api.js'
 import {ClusterFeed} from './cluster-feed.js'
 import {refuse, sendError} from './http.js'
+import type {ClusterView} from './html.js'
 import {renderPage} from './pages.js'
 import {serveStatic} from './static.js'
 
@@ -28,7 +30,6 @@ export interface WebServerOptions {
 }
 
 /** With the embedded cluster, how long the console keeps its data dir after the last request ends. */
-const EMBEDDED_IDLE_MS = 1500
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH'])
 
@@ -73,16 +74,12 @@ export class WebServer {
   private readonly feed: ClusterFeed
   private readonly api: ApiContext
   private allowedHosts = new Set<string>()
-  /** Requests (and event streams) still open, and the timer that lets go of the embedded cluster once there are none. */
-  private inFlight = 0
-  private idleTimer?: NodeJS.Timeout
   private address?: {host: string; port: number}
 
   constructor(readonly options: WebServerOptions) {
-    this.feed = new ClusterFeed(() => this.routerAddress(), options.clusterIntervalMs)
-    this.api = {session: options.session, feed: this.feed, routerAddress: () => this.routerAddress()}
+    this.feed = new ClusterFeed(async () => (await this.cluster()).status(), options.clusterIntervalMs)
+    this.api = {session: options.session, feed: this.feed, cluster: () => this.cluster()}
     this.http = createServer((req, res) => {
-      this.track(res)
       this.handle(req, res).catch((error: unknown) => sendError(res, error))
     })
     // Uploads may be slow and event streams long: no request timeout, but idle sockets still go.
@@ -120,26 +117,7 @@ export class WebServer {
     return this.url.replace(/\/\?token=.*$/, '')
   }
 
-  /**
-   * The embedded cluster (no DISK_CLUSTER) lives in this process and locks
-   * its data dir: other disk-client commands wait for it. So the console
-   * closes it once no request has been open for a moment, and the next
-   * request starts it again.
-   */
-  private track(res: ServerResponse): void {
-    if (this.options.session.settings.cluster) return
-    this.inFlight++
-    clearTimeout(this.idleTimer)
-    res.once('close', () => {
-      if (--this.inFlight > 0) return
-      this.idleTimer = setTimeout(() => {
-        if (this.inFlight === 0) void this.options.session.release('cluster').catch((error: Error) => this.options.log?.(`closing the embedded cluster: ${error.message}`))
-      }, EMBEDDED_IDLE_MS)
-    })
-  }
-
   async stop(): Promise<void> {
-    clearTimeout(this.idleTimer)
     this.feed.close()
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve())
@@ -147,17 +125,25 @@ export class WebServer {
     })
   }
 
-  /** The cluster router: DISK_CLUSTER (or --router), else the embedded cluster's. */
-  private async routerAddress(): Promise<{host: string; port: number}> {
+  /**
+   * The cluster the screens show: the router at DISK_CLUSTER (or --router),
+   * else the embedded cluster, which this console shares with the other
+   * commands on the same data dir (it holds it, or is attached to its holder).
+   */
+  private async cluster(): Promise<ClusterView> {
     const {session} = this.options
-    let text = session.settings.cluster
-    if (!text) text = (((await session.backend('cluster')) as ClusterBackend).store as {router?: string}).router
-    if (!text) throw new UsageError('no cluster router: set DISK_CLUSTER')
+    const text = session.settings.cluster
+    if (!text) {
+      const store = ((await session.backend('cluster')) as ClusterBackend).store as EmbeddedStore
+      return {label: `Embedded cluster, data in ${store.dataDir}`, command: 'disk-client cluster status', status: () => store.status()}
+    }
+    let router: {host: string; port: number}
     try {
-      return parseHostPort(text)
+      router = parseHostPort(text)
     } catch (error) {
       throw new UsageError((error as Error).message)
     }
+    return {label: `Router ${text}`, command: `disk-client cluster status --router ${text}`, status: () => fetchStatus(router)}
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -206,7 +192,7 @@ export class WebServer {
   }
 
   private pageContext() {
-    return {session: this.options.session, csrf: this.csrf, tracker: this.options.tracker, routerAddress: () => this.routerAddress()}
+    return {session: this.options.session, csrf: this.csrf, tracker: this.options.tracker, cluster: () => this.cluster()}
   }
 }
 

@@ -76,6 +76,10 @@ describe('torrent seed', function () {
     expect(upload.code, upload.stderr).to.equal(0)
     const seed = await startSeed(bigTorrent, 'cluster:/big.bin', {env})
     expect(seed.line).to.match(/^seeding /)
+    // The seeder holds the embedded data dir; a CLI beside it attaches and works.
+    const listed = await runCli(['ls', 'cluster:/', '--json'], {env, timeoutMs: 30_000})
+    expect(listed.code, listed.stderr).to.equal(0)
+    expect(JSON.parse(listed.stdout).map((e: {name: string}) => e.name)).to.deep.equal(['big.bin'])
     const out = await ariaLeech(bigTorrent)
     expect(await sha256File(path.join(out, 'big.bin'))).to.equal(bigDigest)
     await killAll('test')

@@ -1,8 +1,9 @@
 import {expect} from 'chai'
+import {execFileSync} from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 
-import {runCli} from '../helpers/cli.js'
+import {collect, runCli, spawnCli} from '../helpers/cli.js'
 import {startWeb, tempDirs, type WebProcess} from './helpers.js'
 
 describe('web console on the embedded cluster', function () {
@@ -23,11 +24,12 @@ describe('web console on the embedded cluster', function () {
     await dirs?.remove()
   })
 
-  it('lets go of the data dir when idle, so other commands run beside it', async () => {
+  it('holds the data dir while other commands attach to it and run beside it', async () => {
     const first = await web.authed('GET', '/api/ls?path=/')
     expect(first.status, first.text).to.equal(200)
     expect(JSON.parse(first.text)).to.deep.equal([])
-    // The CLI waits for the embedded cluster's lock, which the idle console gives up.
+    // The console keeps the data dir (its pid in the pid file); the CLI attaches to it.
+    expect((await fs.readFile(path.join(dirs.dataDir, 'lock'), 'utf8')).trim()).to.equal(String(web.child.pid))
     const upload = await runCli(['upload', path.join(dirs.work, 'note.txt'), '/note.txt'], {env, timeoutMs: 60_000})
     expect(upload.code, upload.stderr).to.equal(0)
     const after = await web.authed('GET', '/api/ls?path=/')
@@ -38,5 +40,43 @@ describe('web console on the embedded cluster', function () {
     const status = await web.authed('GET', '/api/cluster')
     expect(status.status, status.text).to.equal(200)
     expect((JSON.parse(status.text) as {servers: number; servers_up: number})).to.include({servers: 1, servers_up: 1})
+    const page = await web.authed('GET', '/cluster')
+    expect(page.text).to.include('Embedded cluster, data in')
+    expect((await fs.readFile(path.join(dirs.dataDir, 'lock'), 'utf8')).trim()).to.equal(String(web.child.pid))
+  })
+
+  it('attaches to a CLI that holds the data dir, and takes it over when that CLI exits', async () => {
+    const other = await tempDirs()
+    const otherEnv = {...env, DISK_DATA_DIR: other.dataDir}
+    const fifo = path.join(other.work, 'slow.fifo')
+    await fs.mkdir(other.work, {recursive: true})
+    execFileSync('mkfifo', [fifo])
+    const holder = spawnCli(['upload', fifo, '/slow.txt'], {env: otherEnv})
+    const held = collect(holder)
+    const writer = await fs.open(fifo, 'w')
+    let second: WebProcess | undefined
+    try {
+      const deadline = Date.now() + 20_000
+      while ((await fs.readFile(path.join(other.dataDir, 'lock'), 'utf8').catch(() => '')).trim() !== String(holder.pid)) {
+        if (Date.now() > deadline) throw new Error('the CLI did not take the data dir')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      second = await startWeb(otherEnv)
+      const during = await second.authed('GET', '/api/ls?path=/')
+      expect(during.status, during.text).to.equal(200)
+      expect(JSON.parse(during.text)).to.deep.equal([])
+      await writer.write(Buffer.from('from a slow pipe\n'))
+      await writer.close()
+      const done = await held
+      expect(done.code, done.stderr).to.equal(0)
+      const after = await second.authed('GET', '/api/file?path=/slow.txt')
+      expect(after.text).to.equal('from a slow pipe\n')
+      expect((await fs.readFile(path.join(other.dataDir, 'lock'), 'utf8')).trim()).to.equal(String(second.child.pid))
+    } finally {
+      await writer.close().catch(() => undefined)
+      holder.kill()
+      await second?.stop()
+      await other.remove()
+    }
   })
 })

@@ -15,6 +15,11 @@ async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number): Asy
   let piece = Buffer.allocUnsafe(pieceSize)
   let filled = 0
   for await (const chunk of source) {
+    if (filled === 0 && chunk.length === pieceSize) {
+      // A chunk that is exactly one piece (1 MiB reads of a file) goes on as it is, without a copy.
+      yield chunk
+      continue
+    }
     let offset = 0
     while (offset < chunk.length) {
       const n = Math.min(pieceSize - filled, chunk.length - offset)

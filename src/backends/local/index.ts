@@ -110,14 +110,19 @@ export class LocalBackend implements StorageAdapter {
     const handle = await fs.open(this.real(path), 'r').catch((error) => {
       throw mapFsError(error, `cannot open ${path}`)
     })
+    // 1 MiB reads: a sixteenth of the default's system calls and stream events.
     const range = options.range
-    if (!range) return handle.createReadStream()
+    if (!range) return handle.createReadStream({highWaterMark: 1 << 20})
     if (range.count === 0) {
       await handle.close()
       return Readable.from([])
     }
 
-    return handle.createReadStream({start: range.offset, end: range.count === undefined ? undefined : range.offset + range.count - 1})
+    return handle.createReadStream({
+      highWaterMark: 1 << 20,
+      start: range.offset,
+      end: range.count === undefined ? undefined : range.offset + range.count - 1,
+    })
   }
 
   /** Checks that the parent is a directory and the destination may be written. */

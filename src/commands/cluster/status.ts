@@ -1,23 +1,29 @@
 import {Flags} from '@oclif/core'
 
 import {TemporaryError, UsageError} from '../../backends/errors.js'
-import {BaseCommand} from '../../cli/base-command.js'
+import {ClusterBackend, type EmbeddedStore} from '../../backends/cluster/index.js'
+import {FileCommand} from '../../cli/file-command.js'
 import {parseHostPort} from '../../kv/launch.js'
 import {fetchStatus, type ClusterStatus} from '../../kv/status.js'
 
-export default class ClusterStatusCommand extends BaseCommand<typeof ClusterStatusCommand> {
+export default class ClusterStatusCommand extends FileCommand<typeof ClusterStatusCommand> {
   static summary = "Show the router's view of its servers."
-  static description = `Asks the router (--router, or DISK_CLUSTER) for INFO's "# Cluster" section and each server that is up for its key count, and prints a table: number, address, state, last heartbeat, keys, hints pending. Exits 5 when the router cannot be reached.`
+  static description = `Asks the router (--router, or DISK_CLUSTER) for INFO's "# Cluster" section and each server that is up for its key count, and prints a table: number, address, state, last heartbeat, keys, hints pending. Exits 5 when the router cannot be reached. With no router (no --router, DISK_CLUSTER or config), shows the embedded cluster: one server, the process holding the data dir (this one, or the one it attaches to).`
 
-  static examples = ['<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000', 'DISK_CLUSTER=127.0.0.1:7000 <%= config.bin %> <%= command.id %> --json']
+  static examples = ['<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000', 'DISK_CLUSTER=127.0.0.1:7000 <%= config.bin %> <%= command.id %> --json', '<%= config.bin %> <%= command.id %>']
 
   static flags = {
     router: Flags.string({description: "The router's address, HOST:PORT (default: DISK_CLUSTER)."}),
   }
 
   async run(): Promise<ClusterStatus> {
-    const text = this.flags.router ?? process.env.DISK_CLUSTER
-    if (!text) throw new UsageError('no router: give --router HOST:PORT or set DISK_CLUSTER')
+    const session = await this.session()
+    const text = session.settings.cluster
+    if (!text) {
+      const adapter = await session.backend('cluster')
+      if (!(adapter instanceof ClusterBackend)) throw new Error('the cluster backend is not available')
+      return this.print(await (adapter.store as EmbeddedStore).status())
+    }
     let router
     try {
       router = parseHostPort(text)
@@ -30,6 +36,10 @@ export default class ClusterStatusCommand extends BaseCommand<typeof ClusterStat
     } catch (error) {
       throw new TemporaryError(`cannot reach the router at ${text}: ${(error as Error).message}`)
     }
+    return this.print(status)
+  }
+
+  private print(status: ClusterStatus): ClusterStatus {
     if (!this.jsonEnabled()) {
       this.log(`servers ${status.servers_up}/${status.servers} up, replicas ${status.replicas}, hints pending ${status.hints_pending}, buffered writes ${status.buffered_writes}`)
       const rows = [['SERVER', 'ADDRESS', 'STATE', 'HEARTBEAT', 'KEYS', 'HINTS']]

@@ -1,0 +1,162 @@
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {Readable} from 'node:stream'
+
+import {expect} from 'chai'
+
+import {EmbeddedStore, socketPath} from '../../../src/backends/cluster/embedded.js'
+import {createClusterBackend} from '../../../src/backends/cluster/index.js'
+import {IntegrityError} from '../../../src/backends/errors.js'
+import {RespClusterStore} from '../../../src/backends/cluster/kv-store.js'
+import {RouterStore} from '../../../src/kv/hints.js'
+import {KvRouter} from '../../../src/kv/router.js'
+import {KvServer} from '../../../src/kv/server.js'
+import {LOGICAL_BITS} from '../../../src/kv/versions.js'
+
+describe('the embedded data dir shared by several stores', function () {
+  this.timeout(60_000)
+  let dataDir: string
+  const open: EmbeddedStore[] = []
+
+  const openStore = async (dir = dataDir): Promise<EmbeddedStore> => {
+    const store = await EmbeddedStore.open(dir, {acquireWaitMs: 10_000})
+    open.push(store)
+    return store
+  }
+
+  beforeEach(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-shared-'))
+  })
+
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close()
+    await fs.rm(dataDir, {recursive: true, force: true})
+  })
+
+  it('makes the second store attach to the first, with compare-and-set and versions shared', async () => {
+    const first = await openStore()
+    const second = await openStore()
+    expect(await first.holding()).to.equal(true)
+    expect(await second.holding()).to.equal(false)
+    const v1 = await second.compareAndSet(1, 'dir', null, Buffer.from('one'))
+    expect(v1).to.be.a('string')
+    expect(await first.compareAndSet(1, 'dir', null, Buffer.from('clash'))).to.equal(null)
+    const v2 = await first.compareAndSet(1, 'dir', v1, Buffer.from('two'))
+    expect(Number(v2)).to.be.greaterThan(Number(v1))
+    expect(await second.getVersioned(1, 'dir')).to.deep.equal({value: Buffer.from('two'), version: v2})
+    expect(await second.currentVersion(1, 'dir')).to.equal(v2)
+    await second.set(2, 'piece', Buffer.alloc(200_000, 7))
+    expect(await second.existsMany(2, ['piece', 'none'])).to.deep.equal([true, false])
+    expect((await first.get(2, 'piece'))?.equals(Buffer.alloc(200_000, 7))).to.equal(true)
+    expect(await second.keys(2, 'pi*')).to.deep.equal(['piece'])
+    await second.del(2, ['piece'])
+    expect(await first.get(2, 'piece')).to.equal(null)
+    expect(await second.compareAndSet(1, 'dir', v2, null)).to.be.a('string')
+    expect(await first.getVersioned(1, 'dir')).to.equal(null)
+    expect((await second.status()).members[0]).to.include({state: 'up', addr: `process ${process.pid}`})
+  })
+
+  it('lets an attached store take the data dir over when the holder lets go, with every write kept', async () => {
+    const first = await openStore()
+    const second = await openStore()
+    const version = await second.compareAndSet(1, 'k', null, Buffer.from('before'))
+    await first.close()
+    expect(await second.get(1, 'k')).to.deep.equal(Buffer.from('before'))
+    expect(await second.holding()).to.equal(true)
+    const next = await second.compareAndSet(1, 'k', version, Buffer.from('after'))
+    expect(Number(next)).to.be.greaterThan(Number(version))
+  })
+
+  const exchange = (bytes: string | Buffer): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const socket = net.connect({path: path.join(dataDir, 'sock')})
+      let text = ''
+      socket.on('data', (chunk) => (text += chunk.toString('latin1')))
+      socket.on('close', () => resolve(text))
+      socket.on('error', reject)
+      socket.end(bytes)
+    })
+
+  it('answers unknown commands and garbage on its socket with errors, and keeps serving', async () => {
+    await openStore()
+    expect(await exchange('*2\r\n$4\r\nNOPE\r\n$1\r\nx\r\n')).to.match(/^-ERR unknown command/)
+    expect(await exchange('*3\r\n$3\r\nGET\r\n$2\r\n99\r\n$1\r\nx\r\n')).to.match(/^-ERR DB index/)
+    expect(await exchange(Buffer.from([0x2a, 0x78, 0xff, 0x00, 0x0d, 0x0a, 0x24, 0x2d, 0x39, 0x0d, 0x0a]))).to.match(/^-ERR/)
+    const other = await openStore()
+    await other.set(0, 'still', Buffer.from('here'))
+    expect(await other.get(0, 'still')).to.deep.equal(Buffer.from('here'))
+  })
+
+  it('uses an abstract socket when the data dir path is too long for a Unix socket', async () => {
+    const deep = path.join(dataDir, 'x'.repeat(60), 'y'.repeat(60))
+    expect(await socketPath(path.join(dataDir, 'short'))).to.equal(path.join(dataDir, 'short', 'sock'))
+    const first = await openStore(deep)
+    expect(await socketPath(deep)).to.match(/^\0disk-client-[0-9a-f]{32}$/)
+    const second = await openStore(deep)
+    expect(await second.holding()).to.equal(false)
+    await second.set(0, 'deep', Buffer.from('ok'))
+    expect(await first.get(0, 'deep')).to.deep.equal(Buffer.from('ok'))
+  })
+
+  it('fails a download whose stored piece was damaged (no other copy to switch to)', async () => {
+    const adapter = await createClusterBackend({retries: 0, retryBaseMs: 1, yandexApiUrl: '', localRoot: '', dataDir, log: () => {}})
+    try {
+      const content = Buffer.alloc(3 * 1024 * 1024 + 5)
+      for (let i = 0; i < content.length; i++) content[i] = (i * 7919) % 251
+      await adapter.write('/f.bin', Readable.from([content]))
+      const blobs = path.join(dataDir, 'server0', 'blobs')
+      const files: string[] = []
+      for (const folder of await fs.readdir(blobs)) for (const name of await fs.readdir(path.join(blobs, folder))) files.push(path.join(blobs, folder, name))
+      // Damage one byte of every 1 MiB blob (the pieces; the manifest is small).
+      let damaged = 0
+      for (const file of files) {
+        const data = await fs.readFile(file)
+        if (data.length !== 1024 * 1024) continue
+        data[12345] ^= 0xff
+        await fs.writeFile(file, data)
+        damaged++
+      }
+      expect(damaged).to.equal(3)
+      const chunks: Buffer[] = []
+      const reading = (async () => {
+        for await (const chunk of await adapter.openRead('/f.bin')) chunks.push(chunk as Buffer)
+      })()
+      await reading.then(
+        () => expect.fail('the damaged file downloaded without an error'),
+        (error: unknown) => expect(error).to.be.instanceOf(IntegrityError),
+      )
+    } finally {
+      await adapter.close?.()
+    }
+  })
+
+  it("reads a data dir of the old layout (a router and server0) and replays what the old router still held", async () => {
+    const router = new KvRouter({host: '127.0.0.1', port: 0, servers: 1, replicas: 1, dataDir: path.join(dataDir, 'router'), antiEntropyMs: 0})
+    await router.start()
+    const server = new KvServer({number: 0, host: '127.0.0.1', port: 0, dataDir: path.join(dataDir, 'server0'), router: router.address})
+    await server.start()
+    while (router.members.members[0]?.state !== 'up') await new Promise((resolve) => setTimeout(resolve, 10))
+    const old = new RespClusterStore(`127.0.0.1:${router.address.port}`)
+    const oldVersion = await old.compareAndSet(1, 'dir', null, Buffer.from('written by the old layout'))
+    await old.set(2, 'piece', Buffer.alloc(100_000, 3))
+    await old.close()
+    await server.stop()
+    await router.stop()
+    // A write the old router buffered (its server was down) and never delivered.
+    const pending = new RouterStore(path.join(dataDir, 'router'))
+    await pending.open()
+    const bufferedVersion = Number(oldVersion) + 5 * LOGICAL_BITS
+    await pending.addBuffered(Buffer.from('1:buffered'), {version: bufferedVersion, tomb: false, value: Buffer.from('only in the router')})
+    await pending.close()
+
+    const store = await openStore()
+    expect(await store.getVersioned(1, 'dir')).to.deep.equal({value: Buffer.from('written by the old layout'), version: oldVersion})
+    expect((await store.get(2, 'piece'))?.equals(Buffer.alloc(100_000, 3))).to.equal(true)
+    expect(await store.get(1, 'buffered')).to.deep.equal(Buffer.from('only in the router'))
+    expect(await fs.readdir(dataDir)).not.to.include('router')
+    const next = await store.compareAndSet(1, 'buffered', String(bufferedVersion), Buffer.from('newer'))
+    expect(Number(next)).to.be.greaterThan(bufferedVersion)
+  })
+})
