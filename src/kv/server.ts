@@ -12,7 +12,7 @@ import {RespClient} from './client.js'
 import {serveConnection, type Session} from './connection.js'
 import {globToRegExp} from './glob.js'
 import {HeartbeatSender} from './heartbeat.js'
-import {MAX_VALUE_BYTES, NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
+import {BufferPool, MAX_VALUE_BYTES, NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
 import {ServerStore, type KeyVersion} from './storage.js'
 import {listenTcp} from '../net/listen.js'
 import {HybridClock} from './versions.js'
@@ -39,6 +39,9 @@ export interface KvServerOptions {
   log?: (line: string) => void
 }
 
+/** Values up to this size may stay in the store's cache, so their buffers are not recycled. */
+const CACHED_VALUE_LIMIT = 64 * 1024
+
 export class KvServer {
   readonly number: number
   readonly store: ServerStore
@@ -51,6 +54,8 @@ export class KvServer {
   private readonly incarnation = randomBytes(6).toString('hex')
   /** Versions of direct writes (XPUT): newer than anything this server holds for the key, and close to the router's clock. */
   private readonly clock = new HybridClock()
+  /** Buffers for incoming pieces, recycled once XPUT has written them (see BufferPool). */
+  private readonly pool = new BufferPool()
 
   constructor(options: KvServerOptions) {
     this.options = options
@@ -116,7 +121,7 @@ export class KvServer {
   private accept(socket: net.Socket): void {
     this.sockets.add(socket)
     socket.on('close', () => this.sockets.delete(socket))
-    serveConnection(socket, (args, session) => this.dispatch(args, session))
+    serveConnection(socket, (args, session) => this.dispatch(args, session), this.pool)
   }
 
   private dispatch(args: Buffer[], _session: Session): Encoded | Promise<Encoded> {
@@ -187,9 +192,14 @@ export class KvServer {
    */
   private async xput(key: Buffer, value: Buffer): Promise<Encoded> {
     if (value.length > MAX_VALUE_BYTES) return error(`ERR value too large (max ${MAX_VALUE_BYTES} bytes)`)
-    const header = await this.store.getHeader(key)
-    if (header) this.clock.observe(header.version)
-    await this.store.apply(key, this.clock.next(), false, value)
+    try {
+      const header = await this.store.getHeader(key)
+      if (header) this.clock.observe(header.version)
+      await this.store.apply(key, this.clock.next(), false, value)
+    } finally {
+      // Written to its blob file (values this large are never cached): the buffer can take the next piece.
+      if (value.length > CACHED_VALUE_LIMIT) this.pool.release(value)
+    }
     return simple('OK')
   }
 
