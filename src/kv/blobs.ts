@@ -91,23 +91,18 @@ export class BlobStore {
     const files = this.unsynced
     this.unsynced = new Set()
     const folders = new Set<string>()
-    const queue = [...files]
-    // A few at a time: the thread pool runs them side by side.
-    const worker = async (): Promise<void> => {
-      for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
-        folders.add(path.dirname(file))
-        const handle = await open(file, 'r').catch(() => null)
-        if (!handle) continue
-        try {
-          await handle.sync()
-        } finally {
-          await handle.close()
-        }
+    for (const file of files) folders.add(path.dirname(file))
+    // Several at once: each fsync waits on the disk, not on this thread.
+    await inParallel([...files], SYNC_PARALLEL, async (file) => {
+      const handle = await open(file, 'r').catch(() => null)
+      if (!handle) return
+      try {
+        await handle.sync()
+      } finally {
+        await handle.close()
       }
-    }
-    await Promise.all([worker(), worker()])
-
-    for (const folder of folders) await syncDir(folder)
+    })
+    await inParallel([...folders], SYNC_PARALLEL, syncDir)
   }
 
   /** Removes every blob not named in `live` (left by a crash between a blob write and its batch, or before a removal). */
@@ -125,6 +120,17 @@ export class BlobStore {
 
     return removed
   }
+}
+
+/** fsyncs in flight at once (libuv's pool has 4 threads by default). */
+const SYNC_PARALLEL = 4
+
+async function inParallel<T>(items: T[], limit: number, job: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await job(items[next++])
+  }
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
 }
 
 async function syncDir(folder: string): Promise<void> {

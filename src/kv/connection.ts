@@ -5,7 +5,7 @@
  */
 import type net from 'node:net'
 
-import {OK, ProtocolError, RequestParser, error, type Encoded} from './resp.js'
+import {OK, ProtocolError, RequestParser, error, type BufferPool, type Encoded} from './resp.js'
 import {MAX_VALUE_BYTES} from './resp.js'
 
 /** Per-connection state a dispatcher may read and change. */
@@ -25,9 +25,9 @@ interface Slot {
   reply: Encoded | null
 }
 
-/** Serves RESP on an accepted socket until it closes. */
-export function serveConnection(socket: net.Socket, dispatch: Dispatch): void {
-  const parser = new RequestParser()
+/** Serves RESP on an accepted socket until it closes; large bulk arguments come from `pool` when given. */
+export function serveConnection(socket: net.Socket, dispatch: Dispatch, pool?: BufferPool): void {
+  const parser = new RequestParser({pool})
   const session: Session = {db: 0}
   const slots: Slot[] = []
   let head = 0

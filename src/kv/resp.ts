@@ -22,6 +22,50 @@ export interface RequestParserOptions {
   maxArgs?: number
   /** Longest inline command line or header line. */
   maxInline?: number
+  /** Large bulk arguments are assembled in buffers from this pool, which the dispatcher may hand back once done with them. */
+  pool?: BufferPool
+}
+
+/**
+ * Recycled buffers for large values (file pieces). A fresh large buffer
+ * costs a page fault per 4 KiB on first touch (about 4 ms per MiB measured
+ * here, ten times the copy itself), so a server that receives piece after
+ * piece assembles each in a buffer it used before. Only buffers this pool
+ * handed out are taken back.
+ */
+export class BufferPool {
+  private readonly free: Buffer[] = []
+  private readonly mine = new WeakSet<ArrayBufferLike>()
+
+  /**
+   * @param minBytes values smaller than this are not pooled
+   * @param maxFree buffers kept for reuse at most
+   */
+  constructor(
+    readonly minBytes = 256 * 1024,
+    private readonly maxFree = 16,
+  ) {}
+
+  /** A buffer of exactly `size` bytes (a view of a pooled one when one fits). */
+  take(size: number): Buffer {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const candidate = this.free[i]
+      if (candidate.length >= size && candidate.length <= size * 2) {
+        this.free.splice(i, 1)
+        return candidate.subarray(0, size)
+      }
+    }
+    const fresh = Buffer.allocUnsafeSlow(size)
+    this.mine.add(fresh.buffer)
+    return fresh
+  }
+
+  /** Hands back a buffer from take() (or a view of one) that nothing uses any more; anything else is ignored. */
+  release(view: Buffer): void {
+    if (!this.mine.has(view.buffer) || this.free.length >= this.maxFree) return
+    const whole = Buffer.from(view.buffer, 0, view.buffer.byteLength)
+    if (!this.free.some((held) => held.buffer === whole.buffer)) this.free.push(whole)
+  }
 }
 
 export interface ParsedRequest {
@@ -54,8 +98,10 @@ export class RequestParser {
   private bulkChunks: Buffer[] = []
   private bulkHave = 0
   private skip = 0
+  private readonly pool: BufferPool | undefined
 
   constructor(options: RequestParserOptions = {}) {
+    this.pool = options.pool
     this.maxBulk = options.maxBulk ?? MAX_VALUE_BYTES
     this.hardMaxBulk = options.hardMaxBulk ?? 512 * 1024 * 1024
     this.maxArgs = options.maxArgs ?? 1024 * 1024
@@ -96,7 +142,7 @@ export class RequestParser {
       return buf.length
     }
     this.bulkChunks.push(buf.subarray(pos, pos + need))
-    const whole = this.bulkChunks.length === 1 ? this.bulkChunks[0] : Buffer.concat(this.bulkChunks, this.bulkLen + 2)
+    const whole = this.bulkChunks.length === 1 ? this.bulkChunks[0] : this.join(this.bulkChunks, this.bulkLen + 2)
     if (whole[this.bulkLen] !== CR || whole[this.bulkLen + 1] !== LF) throw new ProtocolError('bulk string not terminated by CRLF')
     const arg = whole.subarray(0, this.bulkLen)
     this.bulkLen = -1
@@ -104,6 +150,14 @@ export class RequestParser {
     this.bulkHave = 0
     this.argDone(arg, out)
     return pos + need
+  }
+
+  private join(chunks: Buffer[], size: number): Buffer {
+    if (!this.pool || size < this.pool.minBytes) return Buffer.concat(chunks, size)
+    const out = this.pool.take(size)
+    let offset = 0
+    for (const chunk of chunks) offset += chunk.copy(out, offset)
+    return out
   }
 
   /** Returns the new position, or -1 when the line is not complete yet. */

@@ -41,6 +41,8 @@ export interface KvRouterOptions {
 }
 
 export const DATABASES = 16
+/** The database of file pieces (the cluster backend's PIECE_DB): the router counts their bytes in `# Stats`. */
+export const PIECE_DB = 2
 const DB_PREFIX = Array.from({length: DATABASES}, (_, db) => Buffer.from(`${db}:`))
 
 /** The internal key of a user key: `<db>:<key>`. Servers answer `GET` of this form directly. */
@@ -75,6 +77,12 @@ export class KvRouter {
   private readonly locks = new Map<string, Promise<unknown>>()
   private readonly orders = new WeakMap<Session, OrderState>()
   private bound: {host: string; port: number} | null = null
+  /** Bytes of piece values (database 2) received from and sent to clients. */
+  private pieceBytesIn = 0
+  private pieceBytesOut = 0
+  /** The placement map's version: changes whenever membership (addresses, up/down) changes. */
+  private mapVersion = Date.now()
+  private mapSignature = ''
 
   constructor(options: KvRouterOptions) {
     this.options = options
@@ -208,8 +216,9 @@ export class KvRouter {
       `buffered_writes:${info.buffered_writes}`,
       ...info.members.map((m) => `server${m.number}:addr=${m.addr},state=${m.state},last_heartbeat_ms=${m.last_heartbeat_ms},hints=${m.hints}`),
     ]
+    const stats = ['# Stats', `piece_bytes_in:${this.pieceBytesIn}`, `piece_bytes_out:${this.pieceBytesOut}`]
     const wanted = section?.toLowerCase()
-    const parts = wanted === 'cluster' ? [cluster] : wanted === 'server' ? [server] : [server, cluster]
+    const parts = wanted === 'cluster' ? [cluster] : wanted === 'server' ? [server] : wanted === 'stats' ? [stats] : [server, cluster, stats]
     return parts.map((lines) => lines.join('\r\n') + '\r\n').join('\r\n')
   }
 
@@ -261,9 +270,10 @@ export class KvRouter {
     const n = args.length
     switch (name) {
       case 'GET':
-        return n === 2 ? this.get(internalKey(session.db, args[1])) : wrongArity(name)
+        return n === 2 ? this.get(internalKey(session.db, args[1]), session.db === PIECE_DB) : wrongArity(name)
       case 'SET':
         if (n !== 3) return n > 3 ? error('ERR syntax error') : wrongArity(name)
+        if (session.db === PIECE_DB) this.pieceBytesIn += args[2].length
         return this.set(internalKey(session.db, args[1]), args[2])
       case 'DEL':
         return n >= 2 ? this.del(args.slice(1).map((key) => internalKey(session.db, key))) : wrongArity(name)
@@ -282,15 +292,18 @@ export class KvRouter {
       case 'INFO':
         return bulk(this.infoText(args[1]?.toString('latin1')))
       case 'GETV':
-        return n === 2 ? this.getv(internalKey(session.db, args[1])) : wrongArity(name)
+        return n === 2 ? this.getv(internalKey(session.db, args[1]), session.db === PIECE_DB) : wrongArity(name)
       case 'VERSION':
         return n === 2 ? this.version(internalKey(session.db, args[1])) : wrongArity(name)
       case 'CAS':
+        if (n === 4 && session.db === PIECE_DB) this.pieceBytesIn += args[3].length
         return n === 4 ? this.cas(internalKey(session.db, args[1]), args[2], args[3]) : wrongArity(name)
       case 'CASDEL':
         return n === 3 ? this.cas(internalKey(session.db, args[1]), args[2], null) : wrongArity(name)
       case 'LOCATE':
         return n === 2 ? this.locate(internalKey(session.db, args[1])) : wrongArity(name)
+      case 'XMAP':
+        return n === 1 ? this.placementMap() : wrongArity(name)
       case 'XANNOUNCE':
         return n === 5 ? this.announce(args) : wrongArity(name)
       case 'COMMAND':
@@ -303,9 +316,11 @@ export class KvRouter {
     }
   }
 
-  private async get(key: Buffer): Promise<Encoded> {
+  private async get(key: Buffer, piece: boolean): Promise<Encoded> {
     const result = await this.read(key)
-    return bulk(result && !result.tomb ? result.value : null)
+    const value = result && !result.tomb ? result.value : null
+    if (piece && value) this.pieceBytesOut += value.length
+    return bulk(value)
   }
 
   private async set(key: Buffer, value: Buffer): Promise<Encoded> {
@@ -372,9 +387,10 @@ export class KvRouter {
     return integer((await this.liveKeys(db, '*')).length)
   }
 
-  private async getv(key: Buffer): Promise<Encoded> {
+  private async getv(key: Buffer, piece: boolean): Promise<Encoded> {
     const result = await this.read(key)
     if (!result || result.tomb) return NULL_BULK
+    if (piece && result.value) this.pieceBytesOut += result.value.length
     return array([bulk(result.value), integer(result.version)])
   }
 
@@ -405,6 +421,29 @@ export class KvRouter {
       if (member.state === 'up' && member.address) out.push(bulk(`${member.address.host}:${member.address.port}`))
     }
     return array(out)
+  }
+
+  /**
+   * The placement map clients cache to move pieces straight to and from the
+   * servers: `[version, servers, replicas, vnodes, [addr, state] per server]`.
+   * The ring is fixed by the three numbers (src/kv/ring.ts computes the same
+   * preference lists anywhere); the version changes whenever an address or
+   * an up/down state does, so a client can tell that its copy is stale.
+   */
+  private placementMap(): Encoded {
+    const members = this.members.members.map((member) => [member.address ? `${member.address.host}:${member.address.port}` : '', member.state] as const)
+    const signature = members.map(([addr, state]) => `${addr}/${state}`).join(',')
+    if (signature !== this.mapSignature) {
+      this.mapSignature = signature
+      this.mapVersion++
+    }
+    return array([
+      integer(this.mapVersion),
+      integer(this.ring.servers),
+      integer(this.ring.replicas),
+      integer(this.options.vnodes ?? 64),
+      array(members.map(([addr, state]) => array([bulk(addr), bulk(state)]))),
+    ])
   }
 
   private announce(args: Buffer[]): Encoded {

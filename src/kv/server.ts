@@ -12,9 +12,10 @@ import {RespClient} from './client.js'
 import {serveConnection, type Session} from './connection.js'
 import {globToRegExp} from './glob.js'
 import {HeartbeatSender} from './heartbeat.js'
-import {NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
+import {BufferPool, MAX_VALUE_BYTES, NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
 import {ServerStore, type KeyVersion} from './storage.js'
 import {listenTcp} from '../net/listen.js'
+import {HybridClock} from './versions.js'
 
 export interface KvServerOptions {
   /** This server's number, 0 … N-1. */
@@ -38,6 +39,9 @@ export interface KvServerOptions {
   log?: (line: string) => void
 }
 
+/** Values up to this size may stay in the store's cache, so their buffers are not recycled. */
+const CACHED_VALUE_LIMIT = 64 * 1024
+
 export class KvServer {
   readonly number: number
   readonly store: ServerStore
@@ -48,6 +52,10 @@ export class KvServer {
   private timers: NodeJS.Timeout[] = []
   private bound: {host: string; port: number} | null = null
   private readonly incarnation = randomBytes(6).toString('hex')
+  /** Versions of direct writes (XPUT): newer than anything this server holds for the key, and close to the router's clock. */
+  private readonly clock = new HybridClock()
+  /** Buffers for incoming pieces, recycled once XPUT has written them (see BufferPool). */
+  private readonly pool = new BufferPool()
 
   constructor(options: KvServerOptions) {
     this.options = options
@@ -113,7 +121,7 @@ export class KvServer {
   private accept(socket: net.Socket): void {
     this.sockets.add(socket)
     socket.on('close', () => this.sockets.delete(socket))
-    serveConnection(socket, (args, session) => this.dispatch(args, session))
+    serveConnection(socket, (args, session) => this.dispatch(args, session), this.pool)
   }
 
   private dispatch(args: Buffer[], _session: Session): Encoded | Promise<Encoded> {
@@ -121,6 +129,8 @@ export class KvServer {
     switch (name) {
       case 'XSET':
         return this.xset(args)
+      case 'XPUT':
+        return arity(args, 3) ?? this.xput(args[1], args[2])
       case 'XGET':
         return arity(args, 2) ?? this.xget(args[1])
       case 'XVER':
@@ -170,6 +180,27 @@ export class KvServer {
     const tomb = args[3].toString() === '1'
     const applied = await this.store.apply(args[1], version, tomb, tomb ? null : args[4])
     return integer(applied ? 1 : 0)
+  }
+
+  /**
+   * A direct write of an immutable, content-addressed value (a file piece)
+   * from a client that placed it with the router's map. It gets a version
+   * newer than whatever this server holds for the key (a tombstone of a gc,
+   * or an older copy) and than this server's clock, which follows the
+   * wall clock like the router's; so a write repeated after a gc listed the
+   * piece changes its version and that gc's compare-and-set delete fails.
+   */
+  private async xput(key: Buffer, value: Buffer): Promise<Encoded> {
+    if (value.length > MAX_VALUE_BYTES) return error(`ERR value too large (max ${MAX_VALUE_BYTES} bytes)`)
+    try {
+      const header = await this.store.getHeader(key)
+      if (header) this.clock.observe(header.version)
+      await this.store.apply(key, this.clock.next(), false, value)
+    } finally {
+      // Written to its blob file (values this large are never cached): the buffer can take the next piece.
+      if (value.length > CACHED_VALUE_LIMIT) this.pool.release(value)
+    }
+    return simple('OK')
   }
 
   private async xget(key: Buffer): Promise<Encoded> {

@@ -103,6 +103,33 @@ export class TestCluster {
     }
   }
 
+  /** The router's `# Stats` section: piece bytes received from and sent to clients. */
+  async stats(): Promise<{in: number; out: number}> {
+    const [host, port] = this.routerAddress.split(':')
+    const client = await RespClient.connect({host, port: Number(port)})
+    try {
+      const text = String(await client.callString('INFO', 'stats'))
+      const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN)
+      return {in: field('piece_bytes_in'), out: field('piece_bytes_out')}
+    } finally {
+      client.close()
+    }
+  }
+
+  /** Live keys of database `db` on server `index`, read straight from it. */
+  async serverKeys(index: number, db: number): Promise<string[]> {
+    const [host, port] = this.serverAddresses[index].split(':')
+    const client = await RespClient.connect({host, port: Number(port)})
+    try {
+      const reply = (await client.call('XSCAN', `${db}:`, '*')) as Array<Buffer | number>
+      const keys: string[] = []
+      for (let i = 0; i + 2 < reply.length; i += 3) if (Number(reply[i + 2]) === 0) keys.push(String(reply[i]))
+      return keys
+    } finally {
+      client.close()
+    }
+  }
+
   async waitUntilUp(count: number, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     for (;;) {

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 
 import {globToRegExp} from '../../src/kv/glob.js'
-import {RequestParser, ProtocolError} from '../../src/kv/resp.js'
+import {BufferPool, RequestParser, ProtocolError, encodeCommand} from '../../src/kv/resp.js'
 import {Ring, BUCKETS} from '../../src/kv/ring.js'
 
 describe('kv RESP request parser, globs and ring', () => {
@@ -44,5 +44,31 @@ describe('kv RESP request parser, globs and ring', () => {
       for (const s of list) load[s]++
     }
     for (const n of load) expect(n / (BUCKETS * 2)).to.be.within(0.2, 0.46)
+  })
+
+  it('assembles large bulk arguments in pooled buffers and reuses only what it handed out', () => {
+    const pool = new BufferPool(1024, 4)
+    const parser = new RequestParser({pool})
+    const value = Buffer.alloc(300 * 1024)
+    for (let i = 0; i < value.length; i++) value[i] = (i * 31) & 0xff
+    const wire = Buffer.concat(encodeCommand(['XPUT', 'k', value, 'tail']))
+    const feed = (bytes: Buffer) => {
+      const out = []
+      for (let at = 0; at < bytes.length; at += 65_536) out.push(...parser.feed(bytes.subarray(at, at + 65_536)))
+      return out
+    }
+    const [first] = feed(wire)
+    expect(first.args.map((arg) => arg.length)).to.deep.equal([4, 1, value.length, 4])
+    expect(first.args[2].equals(value)).to.equal(true)
+    expect(first.args[3].toString()).to.equal('tail')
+    const memory = first.args[2].buffer
+    pool.release(first.args[2])
+    pool.release(first.args[2])
+    pool.release(Buffer.alloc(300 * 1024))
+    const [second] = feed(wire)
+    expect(second.args[2].buffer).to.equal(memory)
+    expect(second.args[2].equals(value)).to.equal(true)
+    const [third] = feed(wire)
+    expect(third.args[2].buffer).to.not.equal(memory)
   })
 })

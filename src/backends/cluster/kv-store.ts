@@ -1,10 +1,44 @@
 import {RespClient, RespConnectionError, RespReplyError, type RespValue} from '../../kv/client.js'
+import {Ring} from '../../kv/ring.js'
 import {parseClusterInfo} from '../../kv/status.js'
 import {ConflictError, TemporaryError} from '../errors.js'
+import {PIECE_DB} from './manifest.js'
 import type {ClusterStore, Versioned} from './store.js'
 
 /** Router connections per database: pieces move several at a time, so they get more than one. */
 const CONNECTIONS_PER_DB = 4
+
+/** Connections to each storage server for direct piece I/O (pipelined; two keep one large reply from holding up the rest). */
+const CONNECTIONS_PER_SERVER = 2
+
+/** A cached placement map older than this is refreshed in the background (membership changes show within a second). */
+const MAP_REFRESH_MS = 1000
+
+/** The router's placement map (XMAP), as the client caches it. */
+export interface PlacementMap {
+  version: number
+  ring: Ring
+  /** Per server number: its address (empty before it announced) and whether the router sees it up. */
+  members: Array<{addr: string; up: boolean}>
+  fetchedAt: number
+}
+
+/** Parses an XMAP reply; null when the router does not speak it (an older router). */
+function parsePlacementMap(reply: RespValue, rings: Map<string, Ring>): PlacementMap | null {
+  if (!Array.isArray(reply) || reply.length < 5 || !Array.isArray(reply[4])) return null
+  const [version, servers, replicas, vnodes] = reply.slice(0, 4).map(Number)
+  if (![version, servers, replicas, vnodes].every(Number.isSafeInteger) || servers < 1) return null
+  const shape = `${servers}/${replicas}/${vnodes}`
+  let ring = rings.get(shape)
+  if (!ring) rings.set(shape, (ring = new Ring(servers, replicas, vnodes)))
+  const members = (reply[4] as RespValue[]).map((entry) => {
+    const [addr, state] = Array.isArray(entry) ? entry.map((part) => String(asBufferOrEmpty(part))) : ['', 'down']
+    return {addr, up: state === 'up' && addr !== ''}
+  })
+  return {version, ring, members, fetchedAt: Date.now()}
+}
+
+const asBufferOrEmpty = (value: RespValue): Buffer => (Buffer.isBuffer(value) ? value : Buffer.from(value === null ? '' : String(value)))
 
 /** Parses `host:port`. */
 export function parseAddress(address: string): {host: string; port: number} {
@@ -41,6 +75,11 @@ export class RespClusterStore implements ClusterStore {
   private readonly pools = new Map<number, Promise<RespClient>[]>()
   private readonly direct = new Map<string, Promise<RespClient>>()
   private turn = 0
+  private map: PlacementMap | null = null
+  private mapLoading: Promise<PlacementMap | null> | null = null
+  /** false once the router has shown it has no XMAP: everything then goes through it, as before. */
+  private mapSupported = true
+  private readonly rings = new Map<string, Ring>()
 
   constructor(
     readonly router: string,
@@ -117,8 +156,95 @@ export class RespClusterStore implements ClusterStore {
     return asBuffer(await this.call(db, `reading ${key}`, 'GET', key))
   }
 
+  /**
+   * Pieces (database 2) go straight to every server of their preference
+   * list in parallel when the cached map shows them all up; a server that
+   * is down in the map or cannot be reached gets the piece through the
+   * router instead, which writes the live replicas and keeps a hint for the
+   * others. Everything else goes through the router.
+   */
   async set(db: number, key: string, value: Buffer): Promise<void> {
+    if (db === PIECE_DB && (await this.setDirect(key, value))) return
     await this.call(db, `writing ${key}`, 'SET', key, value)
+  }
+
+  /** Resolves true when every replica stored the piece; false when the router must take it. */
+  private async setDirect(key: string, value: Buffer): Promise<boolean> {
+    const targets = await this.replicasOf(key, false)
+    if (!targets) return false
+    const internal = `${PIECE_DB}:${key}`
+    const results = await Promise.allSettled(targets.map(async (address) => (await this.serverClient(address)).call('XPUT', internal, value)))
+    let stored = true
+    for (const result of results) {
+      if (result.status === 'fulfilled') continue
+      if (result.reason instanceof RespReplyError) throw mapError(result.reason, `writing ${key}`)
+      stored = false
+    }
+
+    if (!stored) this.invalidateMap()
+    return stored
+  }
+
+  /**
+   * The cached placement map, fetched on first use and refreshed in the
+   * background once it is older than a second; null when the router has no
+   * XMAP or cannot be asked (the caller then goes through the router).
+   */
+  async placement(): Promise<PlacementMap | null> {
+    if (!this.mapSupported) return null
+    const map = this.map
+    if (map && Date.now() - map.fetchedAt < MAP_REFRESH_MS) return map
+    this.mapLoading ??= this.loadMap().finally(() => (this.mapLoading = null))
+    return map ?? this.mapLoading
+  }
+
+  private async loadMap(): Promise<PlacementMap | null> {
+    try {
+      const reply = await (await this.routerClient(0)).call('XMAP')
+      const map = parsePlacementMap(reply, this.rings)
+      if (!map) this.mapSupported = false
+      this.map = map
+      return map
+    } catch (error) {
+      if (error instanceof RespReplyError) this.mapSupported = false
+      return null
+    }
+  }
+
+  /** Forgets the map after a server failed us, so the next piece asks the router again. */
+  private invalidateMap(): void {
+    if (this.map) this.map = {...this.map, fetchedAt: 0}
+  }
+
+  /**
+   * Addresses of a piece's replicas from the map: with `liveOnly`, those up
+   * (possibly none); otherwise all of them, or null if any is down or unknown.
+   */
+  private async replicasOf(key: string, liveOnly: boolean): Promise<string[] | null> {
+    const map = await this.placement()
+    if (!map) return null
+    const out: string[] = []
+    for (const server of map.ring.preferenceFor(Buffer.from(`${PIECE_DB}:${key}`))) {
+      const member = map.members[server]
+      if (member?.up) out.push(member.addr)
+      else if (!liveOnly) return null
+    }
+
+    return out
+  }
+
+  /** A direct connection to a storage server, round robin over a few; a dead one is replaced. */
+  private async serverClient(address: string): Promise<RespClient> {
+    const slot = `${address}#${this.turn++ % CONNECTIONS_PER_SERVER}`
+    let pending = this.direct.get(slot)
+    const client = pending ? await pending.catch(() => undefined) : undefined
+    if (client && !client.closed) return client
+    pending = this.connectTo(address)
+    this.direct.set(slot, pending)
+    pending.catch(() => {
+      if (this.direct.get(slot) === pending) this.direct.delete(slot)
+    })
+    return pending
   }
 
   async del(db: number, keys: string[]): Promise<void> {
@@ -126,6 +252,46 @@ export class RespClusterStore implements ClusterStore {
   }
 
   async existsMany(db: number, keys: string[]): Promise<boolean[]> {
+    if (db === PIECE_DB) {
+      const direct = await Promise.all(keys.map((key) => this.existsDirect(key)))
+      const unknown = keys.filter((_, i) => direct[i] === null)
+      const fromRouter = unknown.length > 0 ? await this.existsThroughRouter(db, unknown) : []
+      return direct.map((found) => found ?? fromRouter.shift()!)
+    }
+
+    return this.existsThroughRouter(db, keys)
+  }
+
+  /**
+   * Whether a piece exists, asking its live replicas for versions only
+   * (newest wins, a tombstone means gone); null when the map shows none up
+   * or none answers, so the router decides.
+   */
+  private async existsDirect(key: string): Promise<boolean | null> {
+    const targets = await this.replicasOf(key, true)
+    if (!targets || targets.length === 0) return null
+    const internal = `${PIECE_DB}:${key}`
+    const replies = await Promise.allSettled(targets.map(async (address) => (await this.serverClient(address)).call('XVER', internal)))
+    let answered = false
+    let newest: {version: number; tomb: boolean} | null = null
+    for (const reply of replies) {
+      if (reply.status !== 'fulfilled') continue
+      answered = true
+      const value = reply.value
+      if (!Array.isArray(value) || value.length < 2) continue
+      const version = Number(value[0])
+      if (!newest || version > newest.version) newest = {version, tomb: Number(value[1]) === 1}
+    }
+
+    if (!answered) {
+      this.invalidateMap()
+      return null
+    }
+
+    return newest !== null && !newest.tomb
+  }
+
+  private async existsThroughRouter(db: number, keys: string[]): Promise<boolean[]> {
     const client = await this.routerClient(db).catch((error) => {
       throw mapError(error, 'checking pieces')
     })
@@ -141,20 +307,22 @@ export class RespClusterStore implements ClusterStore {
   }
 
   async locate(db: number, key: string): Promise<string[]> {
+    if (db === PIECE_DB) {
+      const live = await this.replicasOf(key, true)
+      if (live && live.length > 0) return live
+    }
+
     const reply = await this.call(db, `locating ${key}`, 'LOCATE', key)
     return Array.isArray(reply) ? reply.map((address) => String(asBuffer(address))) : []
   }
 
   async readFrom(address: string, db: number, key: string): Promise<Buffer | null> {
-    let pending = this.direct.get(address)
-    let client = pending ? await pending.catch(() => undefined) : undefined
-    if (!client || client.closed) {
-      pending = this.connectTo(address)
-      this.direct.set(address, pending)
-      client = await pending
+    try {
+      return asBuffer(await (await this.serverClient(address)).call('GET', `${db}:${key}`))
+    } catch (error) {
+      if (error instanceof RespConnectionError) this.invalidateMap()
+      throw error
     }
-
-    return asBuffer(await client.call('GET', `${db}:${key}`))
   }
 
   capacity(): Promise<{total: number | null; free: number | null}> {

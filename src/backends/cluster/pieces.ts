@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
 
+import {BufferPool} from '../../kv/resp.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {gcRunning, type UploadIntent} from './intents.js'
@@ -10,9 +11,12 @@ import type {ClusterStore} from './store.js'
 /** Pieces in flight in each direction. */
 export const PIECES_IN_FLIGHT = 8
 
-/** Splits a stream into fixed-size pieces without holding more than one piece at a time. */
-async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number): AsyncGenerator<Buffer> {
-  let piece = Buffer.allocUnsafe(pieceSize)
+/**
+ * Splits a stream into fixed-size pieces without holding more than one
+ * piece at a time (besides those in flight), in buffers from `pool`.
+ */
+async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number, pool: BufferPool): AsyncGenerator<Buffer> {
+  let piece = pool.take(pieceSize)
   let filled = 0
   for await (const chunk of source) {
     if (filled === 0 && chunk.length === pieceSize) {
@@ -28,7 +32,7 @@ async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number): Asy
       offset += n
       if (filled === pieceSize) {
         yield piece
-        piece = Buffer.allocUnsafe(pieceSize)
+        piece = pool.take(pieceSize)
         filled = 0
       }
     }
@@ -64,6 +68,10 @@ export async function uploadPieces(
   let dedup = true
   const inFlight = new Set<Promise<void>>()
   let failure: unknown
+  // A piece's buffer is reused once the piece is stored (its reply came
+  // back, so the socket is done with it): fresh buffers cost a page fault
+  // per 4 KiB, more than copying into them.
+  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2)
 
   const sendPiece = async (hash: string, piece: Buffer): Promise<void> => {
     await intent.add([hash])
@@ -80,13 +88,14 @@ export async function uploadPieces(
     }
   }
 
-  for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize)) {
+  for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize, pool)) {
     if (failure) break
     const hash = createHash('sha256').update(piece).digest('hex')
     whole.update(piece)
     pieces.push(hash)
     size += piece.length
     const task: Promise<void> = sendPiece(hash, piece)
+      .then(() => pool.release(piece))
       .catch((error: unknown) => {
         failure ??= error
       })

@@ -8,10 +8,11 @@ import {KvServer} from '../../kv/server.js'
 
 export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
   static summary = 'Run one numbered key-value storage server (LevelDB behind RESP).'
-  static description = `Stores its share of the keys in LevelDB under --data-dir (an acknowledged write is in LevelDB's log, so it survives a SIGKILL of the server; the log is fsync'd once a second, or every batch with --sync-writes), announces its number and address to the router, and sends it a heartbeat every second over reliable UDP to the router's port. Prints its listening address; logs to stderr; stops cleanly on SIGINT/SIGTERM.`
+  static description = `Stores its share of the keys in LevelDB under --data-dir (an acknowledged write is in LevelDB's log, so it survives a SIGKILL of the server; with --fsync periodic, the default, the log and piece files are fsync'd in the background once a second and on shutdown, as Redis's appendfsync everysec and Cassandra's periodic commit log do; with --fsync always, every batch before it is acknowledged), announces its number and address to the router, and sends it a heartbeat every second over reliable UDP to the router's port. Prints its listening address; logs to stderr; stops cleanly on SIGINT/SIGTERM.`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000 --number 0 --port 7001 --data-dir ./cluster/server0',
+    '<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000 --number 1 --port 7002 --data-dir ./cluster/server1 --fsync always',
     '<%= config.bin %> <%= command.id %> --router 10.0.0.1:7000 --number 1 --host 0.0.0.0 --port 7002 --advertise 10.0.0.2:7002 --data-dir /var/lib/kv1',
   ]
 
@@ -22,7 +23,12 @@ export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
     host: Flags.string({description: 'Address to listen on.', default: '127.0.0.1'}),
     advertise: Flags.string({description: 'Address announced to the router, HOST:PORT (default: --host and the bound port).'}),
     'data-dir': Flags.string({description: 'LevelDB folder.', required: true}),
-    'sync-writes': Flags.boolean({description: 'fsync every write batch before acknowledging (survives power loss, not only SIGKILL).'}),
+    fsync: Flags.string({
+      description: 'always: fsync every write batch before acknowledging it (survives power loss, not only a killed process); periodic: fsync once a second and on shutdown.',
+      options: ['always', 'periodic'],
+      default: 'periodic',
+    }),
+    'sync-writes': Flags.boolean({description: 'The same as --fsync always (kept for old scripts).'}),
   }
 
   async run(): Promise<void> {
@@ -42,7 +48,7 @@ export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
       dataDir: flags['data-dir'],
       router,
       advertise,
-      syncWrites: flags['sync-writes'],
+      syncWrites: flags['sync-writes'] || flags.fsync === 'always',
       log: (line) => this.info(line),
     })
     try {

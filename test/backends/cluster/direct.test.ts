@@ -1,0 +1,194 @@
+import {expect} from 'chai'
+import {createCipheriv, createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {collect, runCli, spawnCli, type CliResult} from '../../helpers/cli.js'
+import {TestCluster} from '../../helpers/cluster.js'
+import {RespClient} from '../../../src/kv/client.js'
+
+const MiB = 1024 * 1024
+const PIECE_DB = 2
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** `bytes` of seeded pseudo-random content (AES-256-CTR over zeros): the same seed, the same file. */
+async function seededFile(file: string, bytes: number, seed: string): Promise<string> {
+  const key = createHash('sha256').update(seed).digest()
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16))
+  const zeros = Buffer.alloc(4 * MiB)
+  const handle = await fs.open(file, 'w')
+  try {
+    for (let written = 0; written < bytes; written += zeros.length) await handle.write(cipher.update(zeros.subarray(0, Math.min(zeros.length, bytes - written))))
+  } finally {
+    await handle.close()
+  }
+
+  return sha256File(file)
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+describe('pieces go straight between the CLI and the servers (3 servers, RF=2)', function () {
+  this.timeout(300_000)
+  let cluster: TestCluster
+  let work: string
+  let env: NodeJS.ProcessEnv
+  const cli = (...args: string[]): Promise<CliResult> => runCli(args, {env, cwd: work})
+
+  /** How many servers hold each live piece, read from the servers themselves. */
+  async function pieceCopies(): Promise<Map<string, number>> {
+    const copies = new Map<string, number>()
+    for (let i = 0; i < cluster.options.servers; i++) {
+      for (const key of await cluster.serverKeys(i, PIECE_DB)) copies.set(key, (copies.get(key) ?? 0) + 1)
+    }
+
+    return copies
+  }
+
+  /** Downloads `remote` with each server SIGKILLed in turn (and restarted after), checking the content every time. */
+  async function downloadWithEachServerDown(remote: string, want: string, except: number[] = []): Promise<void> {
+    for (let down = 0; down < cluster.options.servers; down++) {
+      if (except.includes(down)) continue
+      await cluster.killServer(down)
+      const local = `down${down}-${path.basename(remote)}`
+      const result = await cli('download', remote, local)
+      expect(result.code, `with server ${down} down: ${result.stderr}`).to.equal(0)
+      expect(await sha256File(path.join(work, local)), `with server ${down} down`).to.equal(want)
+      await fs.rm(path.join(work, local))
+      await cluster.startServer(down)
+      await cluster.waitUntilUp(cluster.options.servers)
+    }
+  }
+
+  before(async () => {
+    cluster = await TestCluster.start({servers: 3, replicas: 2, antiEntropyMs: 2000})
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-direct-'))
+    env = {HOME: work, DISK_CLUSTER: cluster.routerAddress}
+  })
+
+  after(async () => {
+    await cluster?.stop()
+    await fs.rm(work, {recursive: true, force: true})
+  })
+
+  it('moves less than 5% of a 256 MiB upload and download through the router', async () => {
+    const size = 256 * MiB
+    const want = await seededFile(path.join(work, 'big.bin'), size, 'direct-256')
+    const before = await cluster.stats()
+    const up = await cli('upload', 'big.bin', '/big.bin')
+    expect(up.code, up.stderr).to.equal(0)
+    const afterUpload = await cluster.stats()
+    const down = await cli('download', '/big.bin', 'back.bin')
+    expect(down.code, down.stderr).to.equal(0)
+    expect(await sha256File(path.join(work, 'back.bin'))).to.equal(want)
+    await fs.rm(path.join(work, 'back.bin'))
+    const afterDownload = await cluster.stats()
+
+    const uploadThroughRouter = afterUpload.in - before.in + afterUpload.out - before.out
+    const downloadThroughRouter = afterDownload.in - afterUpload.in + afterDownload.out - afterUpload.out
+    expect(uploadThroughRouter, 'piece bytes through the router on upload').to.be.below(0.05 * size)
+    expect(downloadThroughRouter, 'piece bytes through the router on download').to.be.below(0.05 * size)
+    const copies = await pieceCopies()
+    expect(copies.size).to.equal(256)
+    expect([...copies.values()].every((n) => n === 2), 'every piece on two servers').to.equal(true)
+  })
+
+  it('finishes an upload with a server SIGKILLed in the middle, refills that server when it returns, and downloads with each server down in turn', async () => {
+    const want = await seededFile(path.join(work, 'killed.bin'), 96 * MiB, 'direct-kill')
+    const victim = 1
+    const child = spawnCli(['upload', 'killed.bin', '/killed.bin'], {env, cwd: work})
+    const done = collect(child)
+    const startKeys = (await cluster.serverKeys(victim, PIECE_DB)).length
+    await until('the upload stored pieces on the victim', async () => child.exitCode !== null || (await cluster.serverKeys(victim, PIECE_DB)).length >= startKeys + 8)
+    expect(child.exitCode, 'the upload ended before a server could be killed').to.equal(null)
+    await cluster.killServer(victim)
+    const result = await done
+    expect(result.code, result.stderr).to.equal(0)
+
+    await cluster.startServer(victim)
+    await cluster.waitUntilUp(cluster.options.servers)
+    await until('every piece is on two servers again', async () => [...(await pieceCopies()).values()].every((n) => n === 2))
+    expect((await pieceCopies()).size).to.equal(256 + 96)
+    await downloadWithEachServerDown('/killed.bin', want)
+  })
+
+  it('reads a piece written while one replica was down from that replica after it returns and the other dies', async () => {
+    const want = await seededFile(path.join(work, 'hinted.bin'), 24 * MiB, 'direct-hint')
+    await cluster.killServer(0)
+    await cluster.waitUntilUp(cluster.options.servers - 1)
+    const up = await cli('upload', 'hinted.bin', '/hinted.bin')
+    expect(up.code, up.stderr).to.equal(0)
+    await cluster.startServer(0)
+    await cluster.waitUntilUp(cluster.options.servers)
+    await until('the router delivered its hints', async () => (await cluster.info()).hints_pending === '0')
+    // Server 0 holds its share only through hints; each other server dies in
+    // turn, so every piece that server 0 shares must come from it.
+    await downloadWithEachServerDown('/hinted.bin', want, [0])
+  })
+})
+
+describe('cluster server --fsync', function () {
+  this.timeout(60_000)
+  let dir: string
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-fsync-'))
+  })
+  after(() => fs.rm(dir, {recursive: true, force: true}))
+
+  /** Starts an unattached-enough server (its router is a closed port) and returns it with its address. */
+  async function startServer(mode: string, data: string) {
+    const child = spawnCli(['cluster', 'server', '--router', '127.0.0.1:1', '--number', '0', '--port', '0', '--data-dir', data, '--fsync', mode])
+    const address = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        const match = /listening tcp (\S+)/.exec(out)
+        if (match) resolve(match[1])
+      })
+      child.once('exit', (code) => reject(new Error(`server exited ${code}`)))
+    })
+    const [host, port] = address.split(':')
+    return {child, client: await RespClient.connect({host, port: Number(port)})}
+  }
+
+  for (const mode of ['periodic', 'always']) {
+    it(`loses no acknowledged piece when the server is SIGKILLed (--fsync ${mode})`, async () => {
+      const data = path.join(dir, mode)
+      const piece = Buffer.alloc(300 * 1024, mode)
+      const first = await startServer(mode, data)
+      expect(String(await first.client.call('XPUT', '2:p:one', piece))).to.equal('OK')
+      const gone = new Promise((resolve) => first.child.once('exit', resolve))
+      first.child.kill('SIGKILL')
+      await gone
+      first.client.close()
+      const second = await startServer(mode, data)
+      try {
+        const back = await second.client.call('GET', '2:p:one')
+        expect(Buffer.isBuffer(back) && back.equals(piece)).to.equal(true)
+      } finally {
+        second.client.close()
+        second.child.kill('SIGTERM')
+        await new Promise((resolve) => second.child.once('exit', resolve))
+      }
+    })
+  }
+
+  it('refuses an unknown mode with a one-line error', async () => {
+    const result = await runCli(['cluster', 'server', '--router', '127.0.0.1:1', '--number', '0', '--data-dir', path.join(dir, 'bad'), '--fsync', 'sometimes'])
+    expect(result.code).to.equal(2)
+    expect(result.stderr).to.match(/always|periodic/)
+  })
+})
