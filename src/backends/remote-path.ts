@@ -22,7 +22,7 @@ export interface RemotePath {
  * is a UsageError, so no path can escape a backend's root.
  */
 export function parseRemotePath(input: string): RemotePath {
-  const match = /^([a-z]+):(.*)$/.exec(input)
+  const match = /^([a-z][a-z0-9]*):(.*)$/.exec(input)
   let backend: BackendName | undefined
   let rest = input
   if (match) {

@@ -5,9 +5,15 @@ const partialFiles = new Set<string>()
 /** Remote uploads in progress (S3 multipart uploads), aborted if the process is interrupted. */
 const pendingAborts = new Set<() => Promise<void>>()
 let installed = false
+let signalled = false
 
 /** How long an interrupted process waits for remote aborts before it exits anyway. */
 const ABORT_GRACE_MS = 10_000
+
+/** True once SIGINT/SIGTERM arrived: the handler below owns the exit from then on. */
+export function interrupted(): boolean {
+  return signalled
+}
 
 export function trackPartial(file: string): () => void {
   partialFiles.add(file)
@@ -37,6 +43,7 @@ export function cleanUpOnInterrupt(): void {
     ['SIGTERM', 143],
   ] as const) {
     process.once(signal, () => {
+      signalled = true
       for (const file of partialFiles) rmSync(file, {force: true})
       if (pendingAborts.size === 0) {
         process.stderr.write(`\ninterrupted (${signal}); partial files removed\n`)

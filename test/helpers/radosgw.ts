@@ -20,6 +20,9 @@ export interface Radosgw {
   env: Record<string, string>
 }
 
+// The tests' own S3 clients: no Node 22 notice in the test output (the CLI sets the same).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 let starting: Promise<Radosgw> | undefined
 
 /** The shared gateway, started on first use (about 15–20 s). Give the calling hook a 180 s timeout. */

@@ -402,6 +402,8 @@ export const createS3Backend: BackendFactory = async (settings) => {
     throw new UsageError(`S3_ENDPOINT must be an http:// or https:// URL, not "${settings.s3Endpoint}"`)
   }
 
+  // The SDK warns on every run that its releases after January 2027 need Node 22; this build pins its version.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const client = new S3Client({
     endpoint: settings.s3Endpoint,
     region: settings.s3Region ?? 'us-east-1',

@@ -5,7 +5,7 @@ import type {TransformCallback} from 'node:stream'
 import type {WriteOptions} from '../adapter.js'
 import {DiskError, IntegrityError} from '../errors.js'
 import {HashingStream} from '../hashing.js'
-import {trackAbort} from '../../ops/interrupt.js'
+import {interrupted, trackAbort} from '../../ops/interrupt.js'
 import {mapS3Error} from './errors.js'
 import {copySourceOf, MAX_COPY_OBJECT} from './copy.js'
 
@@ -97,6 +97,8 @@ export async function uploadObject(
   try {
     etag = (await upload.done()).ETag
   } catch (error) {
+    // Interrupted: the signal handler is aborting the upload and exits 130/143; reporting this failure would race it.
+    if (interrupted()) await new Promise(() => {})
     source.unpipe(hashing)
     hashing.destroy()
     await abortRemote()
