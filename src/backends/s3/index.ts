@@ -23,6 +23,7 @@ import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {runPool} from '../../ops/pool.js'
 import {copyObject} from './copy.js'
 import {isMissing, mapS3Error} from './errors.js'
+import {PARALLEL_READ_FROM, readRanges} from './read.js'
 import {uploadObject} from './upload.js'
 
 /** Server-side copies and deletes in flight for a directory. */
@@ -289,6 +290,12 @@ export class S3Backend implements StorageAdapter {
     const what = `cannot read ${path}`
     const at = locate(path)
     if (!at || at.key === '') throw new UsageError(`${what}: is a directory`)
+    const known = options.entry?.path === path && options.entry.type === 'file' ? options.entry.size : null
+    if (known !== null && known >= PARALLEL_READ_FROM) {
+      const {body, metadata} = await readRanges(this.client, at.bucket, at.key, known, what, options.signal)
+      return this.verified(body, metadata.sha256, what)
+    }
+
     let response
     try {
       response = await this.client.send(new GetObjectCommand({Bucket: at.bucket, Key: at.key}), {abortSignal: options.signal})
@@ -298,8 +305,11 @@ export class S3Backend implements StorageAdapter {
       throw new NotFoundError(`${what}: file not found`, 'file', {backendCode: 'NoSuchKey'})
     }
 
-    const body = response.Body as Readable
-    const sha256 = response.Metadata?.sha256
+    return this.verified(response.Body as Readable, response.Metadata?.sha256, what)
+  }
+
+  /** The body, checked at its end against the sha256 stored with the object when there is one. */
+  private verified(body: Readable, sha256: string | undefined, what: string): Readable {
     if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256)) return body
     const verifying = new VerifyingStream(sha256, what)
     pipeline(body, verifying, () => {})
