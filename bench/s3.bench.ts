@@ -35,7 +35,18 @@ async function seeded(file: string, size: number): Promise<void> {
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
+/** CPU seconds (user + system) of a measured run, from /usr/bin/time -v. */
+function cpu(result: Measured): number {
+  const user = /User time \(seconds\): ([\d.]+)/.exec(result.stderr)
+  const system = /System time \(seconds\): ([\d.]+)/.exec(result.stderr)
+  return Number(user?.[1] ?? 0) + Number(system?.[1] ?? 0)
+}
+
+const cpuSeconds = {oursUp: [] as number[], rcloneUp: [] as number[], oursDown: [] as number[], rcloneDown: [] as number[]}
+
 function check(what: string, result: Measured): number {
+  const key = (what.startsWith('our') ? 'ours' : 'rclone') + (what.endsWith('upload') ? 'Up' : 'Down')
+  cpuSeconds[key as keyof typeof cpuSeconds].push(cpu(result))
   if (result.code !== 0) throw new Error(`${what} exited ${result.code}: ${result.stderr.split('\n').slice(0, 3).join(' ')}`)
   return mbps(SIZE, result.seconds)
 }
@@ -103,6 +114,8 @@ try {
   const down = [median(rates.oursDown), median(rates.rcloneDown)]
   console.log(`median upload   256 MiB: ours ${up[0].toFixed(0)} MB/s, rclone ${up[1].toFixed(0)} MB/s = ${((100 * up[0]) / up[1]).toFixed(0)}% (target >= 100%)`)
   console.log(`median download 256 MiB: ours ${down[0].toFixed(0)} MB/s, rclone ${down[1].toFixed(0)} MB/s = ${((100 * down[0]) / down[1]).toFixed(0)}% (target >= 100%)`)
+  const cpuOf = (key: keyof typeof cpuSeconds): string => median(cpuSeconds[key]).toFixed(1)
+  console.log(`median CPU seconds: upload ours ${cpuOf('oursUp')} / rclone ${cpuOf('rcloneUp')}; download ours ${cpuOf('oursDown')} / rclone ${cpuOf('rcloneDown')}`)
   console.log(`our peak RSS: upload ${rss.up.toFixed(0)} MB, download ${rss.down.toFixed(0)} MB; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
 } finally {
   await run('sh', [script, 'stop', cluster]).catch(() => {})
