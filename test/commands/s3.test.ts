@@ -90,6 +90,14 @@ describe('s3: backend through the CLI, on Ceph radosgw', function () {
     return (await client.send(new ListMultipartUploadsCommand({Bucket: bucket}))).Uploads ?? []
   }
 
+  it('mkdir below a bucket succeeds and stores nothing; the empty prefix is then not found (exit 3)', async () => {
+    const made = await runCli(['mkdir', `s3:/${bucket}/empty-dir/inner`], {env})
+    expect(made.code, made.stderr).to.equal(0)
+    expect((await client.send(new ListObjectsV2Command({Bucket: bucket, Prefix: 'empty-dir'}))).KeyCount).to.equal(0)
+    const listed = await runCli(['ls', `s3:/${bucket}/empty-dir/inner`], {env})
+    expect(listed.code, listed.stderr).to.equal(3)
+  })
+
   it('lists buckets at s3:/, creates one with mkdir, and removes it with rm -r', async () => {
     const made = await runCli(['mkdir', 's3:/made-by-mkdir-' + process.pid], {env})
     expect(made.code, made.stderr).to.equal(0)
