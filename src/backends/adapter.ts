@@ -221,6 +221,16 @@ export interface BackendSettings {
   cluster?: string
   /** Data folder of the embedded cluster. */
   dataDir: string
+  /** S3 endpoint URL (`S3_ENDPOINT`); unset: AWS. */
+  s3Endpoint?: string
+  /** S3 region (`S3_REGION`, default us-east-1). */
+  s3Region?: string
+  /** S3 access key id (`S3_ACCESS_KEY_ID`, else `AWS_ACCESS_KEY_ID`). */
+  s3AccessKeyId?: string
+  /** S3 secret key (`S3_SECRET_ACCESS_KEY`, else `AWS_SECRET_ACCESS_KEY`). */
+  s3SecretAccessKey?: string
+  /** Path-style addressing (`S3_FORCE_PATH_STYLE`); default: on when an endpoint is set. */
+  s3ForcePathStyle?: boolean
   /** Writes a diagnostic line to stderr when verbose. */
   log: (message: string) => void
 }

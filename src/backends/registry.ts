@@ -10,6 +10,7 @@ const factories: Partial<Record<BackendName, () => Promise<BackendFactory>>> = {
   local: async () => (await import('./local/index.js')).createLocalBackend,
   yandex: async () => (await import('./yandex/index.js')).createYandexBackend,
   cluster: async () => (await import('./cluster/index.js')).createClusterBackend,
+  s3: async () => (await import('./s3/index.js')).createS3Backend,
 }
 
 export function registeredBackends(): BackendName[] {

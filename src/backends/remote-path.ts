@@ -2,7 +2,7 @@ import path from 'node:path'
 
 import {UsageError} from './errors.js'
 
-export const BACKEND_NAMES = ['yandex', 'local', 'cluster'] as const
+export const BACKEND_NAMES = ['yandex', 'local', 'cluster', 's3'] as const
 export type BackendName = (typeof BACKEND_NAMES)[number]
 
 export function isBackendName(value: string): value is BackendName {
@@ -22,7 +22,7 @@ export interface RemotePath {
  * is a UsageError, so no path can escape a backend's root.
  */
 export function parseRemotePath(input: string): RemotePath {
-  const match = /^([a-z]+):(.*)$/.exec(input)
+  const match = /^([a-z][a-z0-9]*):(.*)$/.exec(input)
   let backend: BackendName | undefined
   let rest = input
   if (match) {

@@ -12,6 +12,11 @@ export const CONFIG_KEYS = {
   'cluster.router': {env: 'DISK_CLUSTER', description: 'router address host:port; unset = embedded', secret: false},
   'cluster.dataDir': {env: 'DISK_DATA_DIR', description: 'data folder of the embedded cluster', secret: false},
   'local.root': {env: 'DISK_LOCAL_ROOT', description: 'root folder of the local backend', secret: false},
+  's3.endpoint': {env: 'S3_ENDPOINT', description: 'S3 endpoint URL; unset = AWS', secret: false},
+  's3.region': {env: 'S3_REGION', description: 'S3 region (default us-east-1)', secret: false},
+  's3.accessKeyId': {env: 'S3_ACCESS_KEY_ID', description: 'S3 access key id (else AWS_ACCESS_KEY_ID)', secret: false},
+  's3.secretAccessKey': {env: 'S3_SECRET_ACCESS_KEY', description: 'S3 secret key (else AWS_SECRET_ACCESS_KEY)', secret: true},
+  's3.forcePathStyle': {env: 'S3_FORCE_PATH_STYLE', description: 'path-style S3 URLs: true or false (default true with an endpoint)', secret: false},
 } as const
 export type ConfigKey = keyof typeof CONFIG_KEYS
 

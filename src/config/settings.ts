@@ -55,7 +55,26 @@ export function resolveSettings({flags, env, config, log = () => {}}: SettingsIn
     localRoot: expandHome(pick(undefined, 'DISK_LOCAL_ROOT', 'local.root') ?? path.join(home, '.local/share/disk-client/local')),
     cluster: pick(flags.router, 'DISK_CLUSTER', 'cluster.router'),
     dataDir: expandHome(pick(undefined, 'DISK_DATA_DIR', 'cluster.dataDir') ?? path.join(home, '.local/share/disk-client/cluster')),
+    ...s3Settings(pick),
     log,
+  }
+}
+
+/** The S3 settings of DESIGN.md §14: `S3_…` variables, then the `AWS_…` names for the keys, then `s3.*` config keys. */
+function s3Settings(pick: (flag: undefined, variable: string, key: keyof ConfigValues) => string | undefined): Partial<BackendSettings> {
+  const endpoint = pick(undefined, 'S3_ENDPOINT', 's3.endpoint')
+  const pathStyle = pick(undefined, 'S3_FORCE_PATH_STYLE', 's3.forcePathStyle')
+  if (pathStyle !== undefined && !/^(true|false|1|0)$/i.test(pathStyle)) {
+    throw new UsageError(`S3_FORCE_PATH_STYLE must be true or false, not "${pathStyle}"`)
+  }
+
+  return {
+    s3Endpoint: endpoint,
+    s3Region: pick(undefined, 'S3_REGION', 's3.region') ?? pick(undefined, 'AWS_REGION', 's3.region') ?? 'us-east-1',
+    s3AccessKeyId: pick(undefined, 'S3_ACCESS_KEY_ID', 's3.accessKeyId') ?? pick(undefined, 'AWS_ACCESS_KEY_ID', 's3.accessKeyId'),
+    s3SecretAccessKey:
+      pick(undefined, 'S3_SECRET_ACCESS_KEY', 's3.secretAccessKey') ?? pick(undefined, 'AWS_SECRET_ACCESS_KEY', 's3.secretAccessKey'),
+    s3ForcePathStyle: pathStyle === undefined ? endpoint !== undefined : /^(true|1)$/i.test(pathStyle),
   }
 }
 
