@@ -13,6 +13,10 @@ redis-server redis-server
 redis-cli redis-tools
 chromium chromium
 unzip unzip
+/usr/sbin/apache2 apache2
+htpasswd apache2-utils
+litmus litmus
+rclone rclone
 '
 
 missing=''
@@ -32,7 +36,7 @@ fi
 SUDO=''
 [ "$(id -u)" -eq 0 ] || SUDO='sudo'
 echo "test-deps: installing $missing" >&2
-if ! $SUDO apt-get update -qq >&2 || ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >&2; then
+if ! $SUDO apt-get update -qq >&2 || ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >&2; then
   echo "test-deps: could not install $missing(apt-get failed; see above)" >&2
   exit 1
 fi

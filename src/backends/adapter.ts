@@ -170,6 +170,10 @@ export interface BackendSettings {
   cluster?: string
   /** Data folder of the embedded cluster. */
   dataDir: string
+  /** WebDAV server root URL (`WEBDAV_URL`), user and password. */
+  webdavUrl?: string
+  webdavUser?: string
+  webdavPassword?: string
   /** Writes a diagnostic line to stderr when verbose. */
   log: (message: string) => void
 }

@@ -10,6 +10,7 @@ const factories: Partial<Record<BackendName, () => Promise<BackendFactory>>> = {
   local: async () => (await import('./local/index.js')).createLocalBackend,
   yandex: async () => (await import('./yandex/index.js')).createYandexBackend,
   cluster: async () => (await import('./cluster/index.js')).createClusterBackend,
+  webdav: async () => (await import('./webdav/index.js')).createWebDavBackend,
 }
 
 export function registeredBackends(): BackendName[] {

@@ -12,6 +12,9 @@ export const CONFIG_KEYS = {
   'cluster.router': {env: 'DISK_CLUSTER', description: 'router address host:port; unset = embedded', secret: false},
   'cluster.dataDir': {env: 'DISK_DATA_DIR', description: 'data folder of the embedded cluster', secret: false},
   'local.root': {env: 'DISK_LOCAL_ROOT', description: 'root folder of the local backend', secret: false},
+  'webdav.url': {env: 'WEBDAV_URL', description: 'WebDAV server root URL, e.g. https://host/dav', secret: false},
+  'webdav.user': {env: 'WEBDAV_USER', description: 'WebDAV user (basic auth)', secret: false},
+  'webdav.password': {env: 'WEBDAV_PASSWORD', description: 'WebDAV password (basic auth)', secret: true},
 } as const
 export type ConfigKey = keyof typeof CONFIG_KEYS
 
