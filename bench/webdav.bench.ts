@@ -88,6 +88,26 @@ try {
     )
   }
 
+  // The webdav: backend itself, against the same Apache: the CLI's upload and download beside curl's.
+  const cliEnv = {...process.env, HOME: work, WEBDAV_URL: apache.url, WEBDAV_USER: apache.user, WEBDAV_PASSWORD: apache.password}
+  const cliUp: number[] = []
+  const cliDown: number[] = []
+  const cliRss: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const put = await measure(process.execPath, [bin, 'upload', file, `webdav:/cli-${round}.bin`, '--quiet'], cliEnv)
+    const back = path.join(work, 'cli-back.bin')
+    const get = await measure(process.execPath, [bin, 'download', `webdav:/cli-${round}.bin`, back, '--quiet'], cliEnv)
+    if (put.code !== 0 || get.code !== 0) console.log(`webdav: CLI round ${round} failed: ${put.stderr.split('\n')[0]} ${get.stderr.split('\n')[0]}`)
+    cliUp.push(mbps(SIZE, put.seconds))
+    cliDown.push(mbps(SIZE, get.seconds))
+    cliRss.push(Math.max(put.peakRssMb ?? 0, get.peakRssMb ?? 0))
+    await fs.rm(back, {force: true})
+    await fs.rm(path.join(apache.root, `cli-${round}.bin`), {force: true})
+  }
+
+  console.log(
+    `${'disk-client webdav: CLI'.padEnd(24)} up ${median(cliUp).toFixed(0).padStart(5)} [${cliUp.map((n) => n.toFixed(0)).join(' ')}]  down ${median(cliDown).toFixed(0).padStart(5)} [${cliDown.map((n) => n.toFixed(0)).join(' ')}]  up ${((100 * median(cliUp)) / apacheUp).toFixed(0)}%, down ${((100 * median(cliDown)) / apacheDown).toFixed(0)}% of curl on Apache  CLI peak RSS ${Math.max(...cliRss).toFixed(0)} MB`,
+  )
   console.log(`load average after: ${loadAverage()}`)
 } finally {
   for (const server of servers) server.child?.kill('SIGTERM')

@@ -4,8 +4,11 @@ import {createReadStream, createWriteStream} from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {Readable} from 'node:stream'
 
 import {expect} from 'chai'
+
+import {IntegrityError} from '../../src/backends/errors.js'
 
 import {createWebDavBackend} from '../../src/backends/webdav/index.js'
 import {describeStorageCompliance} from '../compliance/storage.js'
@@ -73,6 +76,31 @@ async function untilLogged(dav: ApacheDav, from: number, match: (method: string)
 describeStorageCompliance('webdav (Apache mod_dav)', async () => {
   const dav = await apacheDav()
   return {adapter: await createWebDavBackend(settings(dav))}
+})
+
+describe('webdav: backend writes, against Apache mod_dav', function () {
+  it('aborts a PUT whose content does not match the expected hash, leaving no file', async () => {
+    const dav = await apacheDav()
+    const adapter = await createWebDavBackend(settings(dav))
+    try {
+      const data = Buffer.alloc(3 << 20, 7)
+      const error = await adapter
+        .write('/bad-hash.bin', Readable.from([data.subarray(0, 1 << 20), data.subarray(1 << 20)]), {size: data.length, expect: {sha256: '0'.repeat(64)}})
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+      expect(error).to.be.instanceOf(IntegrityError)
+      await fs.access(path.join(dav.root, 'bad-hash.bin')).then(
+        () => expect.fail('a file landed despite the hash mismatch'),
+        () => {},
+      )
+      const good = await adapter.write('/good-hash.bin', Readable.from([data]), {size: data.length, expect: {sha256: createHash('sha256').update(data).digest('hex')}})
+      expect(good.size).to.equal(data.length)
+    } finally {
+      await adapter.close?.()
+    }
+  })
 })
 
 describe('webdav: backend through the CLI, against Apache mod_dav', function () {

@@ -1,6 +1,6 @@
 import http from 'node:http'
 import https from 'node:https'
-import {PassThrough, Readable, Transform, type TransformCallback} from 'node:stream'
+import {Readable, Transform, type TransformCallback} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {text as readText} from 'node:stream/consumers'
 
@@ -261,22 +261,10 @@ export class WebDavBackend implements StorageAdapter {
     if (!options.overwrite) headers['If-None-Match'] = '*'
     if (options.size !== undefined) headers['Content-Length'] = String(options.size)
     // The hashes are checked before the body ends: a mismatch aborts the PUT, so no bad file lands.
-    const hashing = new HashingStream((total) => options.onProgress?.(total), isSelfVerifying(source) ? [] : namesIn(options.expect))
-    const verified = new Transform({
-      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-        callback(null, chunk)
-      },
-      flush(callback) {
-        try {
-          verifyDigests(what, hashing.digests(), options.expect)
-          callback()
-        } catch (error) {
-          callback(error as Error)
-        }
-      },
-    })
-    const body = new PassThrough()
-    const feeding = pipeline(source, hashing, verified, body, {signal: options.signal})
+    const hashing = new VerifyingStream(what, options.expect, (total) => options.onProgress?.(total), isSelfVerifying(source) ? [] : namesIn(options.expect))
+    // One stream between the source and the socket: it counts, hashes and checks before the body ends.
+    const body = hashing
+    const feeding = pipeline(source, body, {signal: options.signal})
     // Handled below; an early error reply stops the feeding without an unhandled rejection.
     feeding.catch(() => {})
     let res: http.IncomingMessage
@@ -345,6 +333,26 @@ export class WebDavBackend implements StorageAdapter {
 
   async close(): Promise<void> {
     this.agent.destroy()
+  }
+}
+
+/** Hashes what flows through and fails before its end when a hash differs, so a bad body never completes its PUT. */
+class VerifyingStream extends HashingStream {
+  constructor(
+    private readonly what: string,
+    private readonly expected: WriteOptions['expect'],
+    ...rest: ConstructorParameters<typeof HashingStream>
+  ) {
+    super(...rest)
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      verifyDigests(this.what, this.digests(), this.expected)
+      callback()
+    } catch (error) {
+      callback(error as Error)
+    }
   }
 }
 
