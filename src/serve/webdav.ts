@@ -423,7 +423,10 @@ export class WebDavServer {
     const source = await this.options.adapter.openRead(path, {entry})
     res.writeHead(status, headers)
     if (status === 200) {
-      await pipeline(source, res)
+      await pipeline(source, res).catch((error: unknown) => {
+        // The client hung up before the end: nothing to answer, nothing to log.
+        if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' || !res.destroyed) throw error
+      })
       return
     }
 
