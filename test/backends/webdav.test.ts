@@ -8,7 +8,7 @@ import {Readable} from 'node:stream'
 
 import {expect} from 'chai'
 
-import {IntegrityError} from '../../src/backends/errors.js'
+import {ConflictError, IntegrityError} from '../../src/backends/errors.js'
 
 import {createWebDavBackend} from '../../src/backends/webdav/index.js'
 import {describeStorageCompliance} from '../compliance/storage.js'
@@ -97,6 +97,26 @@ describe('webdav: backend writes, against Apache mod_dav', function () {
       )
       const good = await adapter.write('/good-hash.bin', Readable.from([data]), {size: data.length, expect: {sha256: createHash('sha256').update(data).digest('hex')}})
       expect(good.size).to.equal(data.length)
+    } finally {
+      await adapter.close?.()
+    }
+  })
+})
+
+describe('webdav: backend listing a file', function () {
+  it('says "not a directory" (ConflictError) whatever Apache answers for file/', async () => {
+    const dav = await apacheDav()
+    const adapter = await createWebDavBackend(settings(dav))
+    try {
+      await adapter.write('/plain.txt', Readable.from([Buffer.from('x')]), {overwrite: true})
+      const error = await (async () => {
+        for await (const entry of adapter.list('/plain.txt')) expect.fail(`listed ${entry.path}`)
+      })().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).to.be.instanceOf(ConflictError)
+      expect((error as ConflictError).reason).to.equal('not-directory')
     } finally {
       await adapter.close?.()
     }

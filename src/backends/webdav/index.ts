@@ -173,7 +173,17 @@ export class WebDavBackend implements StorageAdapter {
 
   async *list(dir: string): AsyncIterable<Entry> {
     const what = `cannot list ${dir}`
-    const resources = await this.propfind(dir, '1', {what, missing: 'dir'})
+    let resources: DavResource[]
+    try {
+      resources = await this.propfind(dir, '1', {what, missing: 'dir'})
+    } catch (error) {
+      // Servers answer `file/` with 404, 301 or other things: say it is a file when it is one.
+      if (error instanceof AuthError || error instanceof TemporaryError || dir === '/') throw error
+      const entry = await this.stat(dir).catch(() => undefined)
+      if (entry?.type === 'file') throw new ConflictError(`${what}: not a directory`, 'not-directory')
+      throw error
+    }
+
     const entries: Entry[] = []
     let self: DavResource | undefined
     for (const resource of resources) {
