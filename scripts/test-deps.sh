@@ -19,6 +19,9 @@ ceph ceph-common
 radosgw radosgw
 uuidgen uuid-runtime
 s3cmd s3cmd
+/usr/sbin/apache2 apache2
+htpasswd apache2-utils
+litmus litmus
 rclone rclone
 '
 

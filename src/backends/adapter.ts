@@ -231,6 +231,10 @@ export interface BackendSettings {
   s3SecretAccessKey?: string
   /** Path-style addressing (`S3_FORCE_PATH_STYLE`); default: on when an endpoint is set. */
   s3ForcePathStyle?: boolean
+  /** WebDAV server root URL (`WEBDAV_URL`), user and password. */
+  webdavUrl?: string
+  webdavUser?: string
+  webdavPassword?: string
   /** Writes a diagnostic line to stderr when verbose. */
   log: (message: string) => void
 }

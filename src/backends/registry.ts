@@ -11,6 +11,7 @@ const factories: Partial<Record<BackendName, () => Promise<BackendFactory>>> = {
   yandex: async () => (await import('./yandex/index.js')).createYandexBackend,
   cluster: async () => (await import('./cluster/index.js')).createClusterBackend,
   s3: async () => (await import('./s3/index.js')).createS3Backend,
+  webdav: async () => (await import('./webdav/index.js')).createWebDavBackend,
 }
 
 export function registeredBackends(): BackendName[] {

@@ -2,7 +2,7 @@ import path from 'node:path'
 
 import {UsageError} from './errors.js'
 
-export const BACKEND_NAMES = ['yandex', 'local', 'cluster', 's3'] as const
+export const BACKEND_NAMES = ['yandex', 'local', 'cluster', 's3', 'webdav'] as const
 export type BackendName = (typeof BACKEND_NAMES)[number]
 
 export function isBackendName(value: string): value is BackendName {

@@ -17,6 +17,9 @@ export const CONFIG_KEYS = {
   's3.accessKeyId': {env: 'S3_ACCESS_KEY_ID', description: 'S3 access key id (else AWS_ACCESS_KEY_ID)', secret: false},
   's3.secretAccessKey': {env: 'S3_SECRET_ACCESS_KEY', description: 'S3 secret key (else AWS_SECRET_ACCESS_KEY)', secret: true},
   's3.forcePathStyle': {env: 'S3_FORCE_PATH_STYLE', description: 'path-style S3 URLs: true or false (default true with an endpoint)', secret: false},
+  'webdav.url': {env: 'WEBDAV_URL', description: 'WebDAV server root URL, e.g. https://host/dav', secret: false},
+  'webdav.user': {env: 'WEBDAV_USER', description: 'WebDAV user (basic auth)', secret: false},
+  'webdav.password': {env: 'WEBDAV_PASSWORD', description: 'WebDAV password (basic auth)', secret: true},
 } as const
 export type ConfigKey = keyof typeof CONFIG_KEYS
 

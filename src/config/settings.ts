@@ -56,6 +56,9 @@ export function resolveSettings({flags, env, config, log = () => {}}: SettingsIn
     cluster: pick(flags.router, 'DISK_CLUSTER', 'cluster.router'),
     dataDir: expandHome(pick(undefined, 'DISK_DATA_DIR', 'cluster.dataDir') ?? path.join(home, '.local/share/disk-client/cluster')),
     ...s3Settings(pick),
+    webdavUrl: pick(undefined, 'WEBDAV_URL', 'webdav.url'),
+    webdavUser: pick(undefined, 'WEBDAV_USER', 'webdav.user'),
+    webdavPassword: pick(undefined, 'WEBDAV_PASSWORD', 'webdav.password'),
     log,
   }
 }

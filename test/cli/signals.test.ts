@@ -26,6 +26,7 @@ describe('server commands: SIGTERM right after the first stdout line', function 
     ['db main', (d) => ['db', 'main', '-p', '0', '--data-dir', path.join(d, 'db')]],
     ['torrent tracker', () => ['torrent', 'tracker', '-p', '0']],
     ['web', (d) => ['web', '-p', '0', '--no-open', '--backend', 'local']],
+    ['serve webdav', () => ['serve', 'webdav', '-p', '0', '--backend', 'local']],
   ]
 
   for (const [name, args] of servers) {

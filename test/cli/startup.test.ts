@@ -83,6 +83,9 @@ describe('start-up: what a command loads', function () {
       '/dist/kv/',
       '/dist/replication/',
       '/dist/dns/',
+      '/node_modules/sax/',
+      '/dist/backends/webdav/',
+      '/dist/serve/',
     ]) {
       expect(uses(loaded, part), part).to.equal(false)
     }
