@@ -115,14 +115,24 @@ ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow
 monmaptool --create --fsid "$fsid" --addv a "[v1:127.0.0.1:$mon_port]" "$dir/monmap" >/dev/null
 ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" 2>"$dir/log/mkfs-mon.err" ||
   { cat "$dir/log/mkfs-mon.err" >&2; exit 1; }
-ceph-mon -c "$conf" -i a 2>"$dir/log/mon.err"
+ceph-mon -c "$conf" -i a 2>"$dir/log/mon.err" ||
+  { echo "radosgw.sh: ceph-mon did not start" >&2; cat "$dir/log/mon.err" >&2; exit 1; }
 
 osd_uuid=$(uuidgen)
-osd_id=$(ceph -c "$conf" --connect-timeout 15 osd new "$osd_uuid")
+osd_id=$(ceph -c "$conf" --connect-timeout 15 osd new "$osd_uuid" 2>"$dir/log/osd-new.err") ||
+  { echo "radosgw.sh: ceph osd new failed" >&2; cat "$dir/log/osd-new.err" >&2; exit 1; }
 ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" 2>"$dir/log/mkfs-osd.err" ||
   { cat "$dir/log/mkfs-osd.err" >&2; exit 1; }
-ceph -c "$conf" osd crush add "osd.$osd_id" 1.0 root=default host=localhost >/dev/null 2>&1
-ceph-osd -c "$conf" -i "$osd_id" 2>"$dir/log/osd.err"
+# The mon sometimes turns a command away while it settles (seen: "fsid 0 !=
+# ..."), so placing the OSD is tried again for a few seconds.
+i=0
+until ceph -c "$conf" --connect-timeout 15 osd crush add "osd.$osd_id" 1.0 root=default host=localhost >>"$dir/log/crush.err" 2>&1; do
+  i=$((i + 1))
+  [ $i -lt 25 ] || { echo "radosgw.sh: could not place osd.$osd_id in the crush map" >&2; cat "$dir/log/crush.err" >&2; exit 1; }
+  sleep 0.2
+done
+ceph-osd -c "$conf" -i "$osd_id" 2>"$dir/log/osd.err" ||
+  { echo "radosgw.sh: ceph-osd did not start" >&2; cat "$dir/log/osd.err" >&2; exit 1; }
 
 # Wait for the OSD to be up and in before the gateway creates its pools.
 i=0
@@ -132,7 +142,8 @@ until ceph -c "$conf" osd stat 2>/dev/null | grep -q '1 up.*1 in'; do
   sleep 0.1
 done
 
-radosgw -c "$conf" -n client.rgw 2>"$dir/log/rgw.err"
+radosgw -c "$conf" -n client.rgw 2>"$dir/log/rgw.err" ||
+  { echo "radosgw.sh: radosgw did not start" >&2; cat "$dir/log/rgw.err" >&2; exit 1; }
 
 i=0
 until python3 -c "

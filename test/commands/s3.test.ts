@@ -78,6 +78,7 @@ describe('s3: backend through the CLI, on Ceph radosgw', function () {
   })
 
   after(async () => {
+    if (!gateway) return
     await runCli(['rm', '-r', `s3:/${bucket}`], {env: {...gateway.env, HOME: dir}})
     client?.destroy()
     await proxy?.stop()

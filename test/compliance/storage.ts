@@ -64,7 +64,9 @@ export function describeStorageCompliance(
     let teardown: (() => Promise<void>) | undefined
     let base: string
 
-    before(async () => {
+    before(async function () {
+      // A setup may start a shared server first (the S3 suite's radosgw: 15–30 s, retried).
+      this.timeout(240_000)
       ;({adapter, teardown} = await setup())
     })
 

@@ -31,7 +31,23 @@ export function sharedRadosgw(): Promise<Radosgw> {
   return starting
 }
 
+/**
+ * Starts the gateway, trying a second and third time in a fresh folder if a
+ * start fails (a Ceph daemon can turn a command away while it settles); the
+ * last failure is reported with the logs.
+ */
 async function start(): Promise<Radosgw> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce()
+    } catch (error) {
+      if (attempt >= 3) throw error
+      console.error(`radosgw start, attempt ${attempt} of 3, failed: ${(error as Error).message.split('\n')[0]}`)
+    }
+  }
+}
+
+async function startOnce(): Promise<Radosgw> {
   const dir = mkdtempSync(path.join(tmpdir(), 'disk-client-rgw-'))
   let stdout: string
   try {
