@@ -372,6 +372,7 @@ export class EmbeddedStore implements ClusterStore {
         return await remote(mode.attached, retried)
       } catch (failure) {
         if (!(failure instanceof RespConnectionError) || this.closed) throw failure
+        if (this.settled === mode) this.options.log?.(`embedded cluster: lost the holder (${failure.message}); finding the next one`)
         this.forget(mode)
         if (Date.now() > deadline) throw new TemporaryError(`embedded cluster unavailable: ${failure.message}`, {cause: failure})
         retried = true
