@@ -98,7 +98,8 @@ describe('the embedded cluster (the default backend)', function () {
     await holderPid(data, holder.pid!)
     const names = ['a', 'b']
     const contents = names.map((_, i) => seeded(10 + i, 16 * MiB))
-    const uploads = names.map((name) => runCli(['upload', `${name}.fifo`, `/${name}.bin`], {env, cwd: work, timeoutMs: 150_000}))
+    // -v: each upload logs whether it attached, held, or lost the holder, so a failure shows where it got to.
+    const uploads = names.map((name) => runCli(['upload', '-v', `${name}.fifo`, `/${name}.bin`], {env, cwd: work, timeoutMs: 150_000}))
     // An upload that ends before it has read everything would leave a write to its pipe hanging: fail with its output instead.
     const early = Promise.all(uploads).then((results) => {
       throw new Error(`an upload ended early: ${results.map((r) => `exit ${r.code} ${r.stderr}`).join('; ')}`)
@@ -114,7 +115,10 @@ describe('the embedded cluster (the default backend)', function () {
     await unlessEarly(Promise.all(writers.map((writer, i) => writer.write(contents[i].subarray(8 * MiB)))))
     await Promise.all(writers.map((writer) => writer.close()))
     const results = await Promise.all(uploads)
-    for (const result of results) expect(result.code, result.stderr).to.equal(0)
+    for (const [i, result] of results.entries()) {
+      const state = result.hung ?? `signal ${result.signal}`
+      expect(result.code, `upload of ${names[i]}.fifo: exit ${result.code}, ${state}, stderr:\n${result.stderr}`).to.equal(0)
+    }
     for (const [i, name] of names.entries()) await fs.writeFile(path.join(work, `${name}.bin`), contents[i])
     await expectSame(['a.bin', 'b.bin'], '/')
     const listed = await runCli(['ls', '/', '--json'], {env, cwd: work})

@@ -1,4 +1,5 @@
 import {spawn, type ChildProcess, type SpawnOptions} from 'node:child_process'
+import {readFileSync, readdirSync, readlinkSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
 /** The real entry point, built by `npm test`'s pretest step. */
@@ -9,6 +10,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null
   stdout: string
   stderr: string
+  /** Set when the process was killed for running past `timeoutMs`: what it was doing then (Linux /proc), for the failure message. */
+  hung?: string
 }
 
 export interface CliOptions {
@@ -53,13 +56,47 @@ export function collect(child: ChildProcess, options: CliOptions = {}): Promise<
     let stderr = ''
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined
+    let hung: string | undefined
+    const timer = options.timeoutMs
+      ? setTimeout(() => {
+          hung = `killed after ${options.timeoutMs} ms; ${describeProcess(child.pid)}`
+          child.kill('SIGKILL')
+        }, options.timeoutMs)
+      : undefined
     child.on('error', reject)
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer)
-      resolve({code, signal, stdout, stderr})
+      resolve({code, signal, stdout, stderr, ...(hung === undefined ? {} : {hung})})
     })
     if (options.input !== undefined) child.stdin?.end(options.input)
     else child.stdin?.end()
   })
+}
+
+/** What a live process waits on: its state, kernel wait channel and open files (sockets, pipes), from /proc; best effort. */
+export function describeProcess(pid: number | undefined): string {
+  if (pid === undefined) return 'no pid'
+  const read = (file: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/${file}`, 'utf8').trim()
+    } catch {
+      return '?'
+    }
+  }
+  const state = read('status').split('\n').find((line) => line.startsWith('State:')) ?? 'State: ?'
+  let fds = '?'
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`)
+      .map((fd) => {
+        try {
+          return `${fd}->${readlinkSync(`/proc/${pid}/fd/${fd}`)}`
+        } catch {
+          return fd
+        }
+      })
+      .join(' ')
+  } catch {
+    // Not Linux, or already gone.
+  }
+  return `${state}, wchan ${read('wchan')}, fds ${fds}`
 }

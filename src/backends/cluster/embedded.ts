@@ -145,26 +145,33 @@ class Holder {
       throw failure
     }
 
-    let server: net.Server | undefined
+    let holder: Holder | undefined
     try {
       const observed = await migrateRouterDir(dataDir, engine, log)
       const local = new LocalClusterStore(engine, dataDir, observed)
-      server = net.createServer()
+      const server = net.createServer()
+      // The holder (its 'connection' handler) exists before the socket
+      // listens: a process that attaches while the steps below are still
+      // running is served (and tracked, so close() ends its connection).
+      // Built after listening, such a connection was accepted with nobody
+      // serving it: its commands never got a reply, and close() waited for
+      // it forever (see docs/cluster-files.md).
+      holder = new Holder(local, engine, server, dataDir, address)
       // We hold the LevelDB lock, so a socket file left here is a dead holder's.
       if (!address.startsWith('\0')) await fs.rm(address, {force: true})
       await new Promise<void>((resolve, reject) => {
-        server!.once('error', reject)
-        server!.listen(address, () => {
-          server!.off('error', reject)
+        server.once('error', reject)
+        server.listen(address, () => {
+          server.off('error', reject)
           resolve()
         })
       })
       if (!address.startsWith('\0')) await fs.chmod(address, 0o600).catch(() => undefined)
       await fs.writeFile(path.join(dataDir, 'lock'), String(process.pid))
-      return new Holder(local, engine, server, dataDir, address)
+      return holder
     } catch (failure) {
-      server?.close()
-      await engine.close().catch(() => undefined)
+      if (holder) await holder.close().catch(() => undefined)
+      else await engine.close().catch(() => undefined)
       throw failure
     }
   }
@@ -365,6 +372,7 @@ export class EmbeddedStore implements ClusterStore {
         return await remote(mode.attached, retried)
       } catch (failure) {
         if (!(failure instanceof RespConnectionError) || this.closed) throw failure
+        if (this.settled === mode) this.options.log?.(`embedded cluster: lost the holder (${failure.message}); finding the next one`)
         this.forget(mode)
         if (Date.now() > deadline) throw new TemporaryError(`embedded cluster unavailable: ${failure.message}`, {cause: failure})
         retried = true

@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import fs from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
@@ -10,6 +11,7 @@ import {EmbeddedStore, socketPath} from '../../../src/backends/cluster/embedded.
 import {createClusterBackend} from '../../../src/backends/cluster/index.js'
 import {IntegrityError} from '../../../src/backends/errors.js'
 import {RespClusterStore} from '../../../src/backends/cluster/kv-store.js'
+import {RespClient, RespConnectionError} from '../../../src/kv/client.js'
 import {RouterStore} from '../../../src/kv/hints.js'
 import {KvRouter} from '../../../src/kv/router.js'
 import {KvServer} from '../../../src/kv/server.js'
@@ -67,6 +69,55 @@ describe('the embedded data dir shared by several stores', function () {
     expect(await second.holding()).to.equal(true)
     const next = await second.compareAndSet(1, 'k', version, Buffer.from('after'))
     expect(Number(next)).to.be.greaterThan(Number(version))
+  })
+
+  it('serves a process that attaches while the new holder is still starting, and its close() ends that connection', async () => {
+    // 'lock' as a FIFO holds the new holder inside its start-up: it listens,
+    // then blocks writing its pid until this test reads it. A process that
+    // attached in that window (the others retrying at once after a takeover)
+    // used to get a connection nobody served: no reply ever, and the
+    // holder's close() then waited for it forever.
+    const lock = path.join(dataDir, 'lock')
+    execFileSync('mkfifo', [lock])
+    const starting = EmbeddedStore.open(dataDir, {acquireWaitMs: 10_000})
+    let started = false
+    void starting.then(() => (started = true), () => undefined)
+    const sock = path.join(dataDir, 'sock')
+    const deadline = Date.now() + 20_000
+    while (!(await fs.stat(sock).catch(() => null))) {
+      if (Date.now() > deadline) throw new Error('the holder never listened')
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const early = await RespClient.connect({host: 'embedded', port: 0, path: sock})
+    let released = false
+    try {
+      const reply = await within(early.call('PING'), 10_000, 'no reply to a command sent while the holder was starting')
+      expect(String(reply)).to.equal('PONG')
+      expect(started, 'the holder finished starting before the test let it').to.equal(false)
+      released = true
+      expect(await fs.readFile(lock, 'utf8')).to.equal(String(process.pid))
+      await fs.rm(lock)
+      const store = await starting
+      expect(await store.holding()).to.equal(true)
+      expect(await early.call('GET', 0, 'x')).to.equal(null)
+      await within(store.close(), 10_000, "the holder's close() waited on the early connection")
+      const closed = await early.call('PING').then(
+        () => null,
+        (failure: unknown) => failure,
+      )
+      expect(closed).to.be.instanceOf(RespConnectionError)
+    } finally {
+      early.close()
+      // Let a holder still blocked on the FIFO finish starting, so it can be closed.
+      if (!released) await fs.readFile(lock)
+      await fs.rm(lock, {force: true})
+      // Bounded: with the bug this close() never ends, and the failure above is the one to show.
+      await within(
+        starting.then((store) => store.close()),
+        10_000,
+        'close',
+      ).catch(() => undefined)
+    }
   })
 
   const exchange = (bytes: string | Buffer): Promise<string> =>
@@ -160,3 +211,13 @@ describe('the embedded data dir shared by several stores', function () {
     expect(Number(next)).to.be.greaterThan(bufferedVersion)
   })
 })
+
+/** `promise`, or a failure saying `what` if it has not settled after `ms` (the wait ends as soon as it settles). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} (${ms} ms)`)), ms)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
