@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {createReadStream, createWriteStream, type Stats} from 'node:fs'
+import {createReadStream, createWriteStream, type Stats, type WriteStream} from 'node:fs'
 import fs from 'node:fs/promises'
 import nodePath from 'node:path'
 import {Readable} from 'node:stream'
@@ -162,14 +162,16 @@ export class LocalBackend implements StorageAdapter {
     await this.prepareDestination(path, Boolean(options.overwrite), what)
     const temp = this.tempPath(path)
     const untrack = trackPartial(temp)
+    let out: WriteStream | undefined
     try {
       // A self-verifying source fails the pipeline on a mismatch by itself.
       const hashing = new HashingStream((total) => options.onProgress?.(total), isSelfVerifying(source) ? [] : namesIn(options.expect))
       // flush: fsync'd on its own descriptor before it closes, so what is renamed into place is on disk.
-      await pipeline(source, hashing, createWriteStream(temp, {flags: 'wx', mode: 0o644, flush: true}), {signal: options.signal})
+      out = createWriteStream(temp, {flags: 'wx', mode: 0o644, flush: true})
+      await pipeline(source, hashing, out, {signal: options.signal})
       verifyDigests(what, hashing.digests(), options.expect)
     } catch (error) {
-      await fs.rm(temp, {force: true})
+      await removeTemp(temp, out)
       untrack()
       throw mapFsError(error, what)
     }
@@ -194,10 +196,11 @@ export class LocalBackend implements StorageAdapter {
     }
 
     const temp = this.tempPath(dst)
+    const out = createWriteStream(temp, {flags: 'wx'})
     try {
-      await pipeline(createReadStream(this.real(src)), createWriteStream(temp, {flags: 'wx'}))
+      await pipeline(createReadStream(this.real(src)), out)
     } catch (error) {
-      await fs.rm(temp, {force: true})
+      await removeTemp(temp, out)
       throw mapFsError(error, what)
     }
 
@@ -241,4 +244,15 @@ export const createLocalBackend: BackendFactory = async (settings) => {
   }
 
   return new LocalBackend(await fs.realpath(settings.localRoot))
+}
+
+/**
+ * Removes a temporary file after a failed pipeline. The pipeline rejects as
+ * soon as its source fails, possibly before the write stream has even opened
+ * (and so created) the file: wait for the stream to close first, or the file
+ * would appear after the removal and be left behind.
+ */
+async function removeTemp(temp: string, out: WriteStream | undefined): Promise<void> {
+  if (out && !out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()))
+  await fs.rm(temp, {force: true})
 }
