@@ -16,6 +16,7 @@ import {decodeHeartbeat} from './heartbeat.js'
 import {RouterStore} from './hints.js'
 import {Membership} from './membership.js'
 import {NoServerError, Replicas, type ReadResult} from './replicas.js'
+import {KeyLock} from './key-lock.js'
 import {MAX_VALUE_BYTES, NULL_BULK, OK, PONG, array, bulk, error, integer, type Encoded} from './resp.js'
 import {Ring} from './ring.js'
 import {HybridClock, LOGICAL_BITS, type Versioned} from './versions.js'
@@ -74,7 +75,7 @@ export class KvRouter {
   private udp: ReliableSocket | null = null
   private readonly sockets = new Set<net.Socket>()
   private readonly timers: NodeJS.Timeout[] = []
-  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly locks = new KeyLock()
   private readonly orders = new WeakMap<Session, OrderState>()
   private bound: {host: string; port: number} | null = null
   /** Bytes of piece values (database 2) received from and sent to clients. */
@@ -455,17 +456,8 @@ export class KvRouter {
     return OK
   }
 
-  private async withLock<T>(key: Buffer, job: () => Promise<T>): Promise<T> {
-    const id = key.toString('latin1')
-    const previous = this.locks.get(id) ?? Promise.resolve()
-    const mine = previous.then(job, job)
-    const tail = mine.catch(() => undefined)
-    this.locks.set(id, tail)
-    try {
-      return await mine
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id)
-    }
+  private withLock<T>(key: Buffer, job: () => Promise<T>): Promise<T> {
+    return this.locks.run(key.toString('latin1'), job)
   }
 }
 

@@ -5,9 +5,12 @@
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {chownSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+
+import {freePort} from './net.js'
+
+export {freePort}
 
 export const APACHE_BIN = '/usr/sbin/apache2'
 const MODULES = '/usr/lib/apache2/modules'
@@ -28,16 +31,6 @@ let started: Promise<ApacheDav> | undefined
 let child: ChildProcess | undefined
 let dir: string | undefined
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 function config(base: string, port: number, runAs: string | undefined): string {
   const modules = ['mpm_event', 'authn_core', 'authz_core', 'authz_user', 'authn_file', 'auth_basic', 'dav', 'dav_fs', 'mime', 'dir', 'alias']

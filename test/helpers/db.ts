@@ -2,13 +2,16 @@
 // redis-server children, each on 127.0.0.1 with a free port and its own folder.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
 import {Redis} from 'ioredis'
 
 import {spawnCli} from './cli.js'
+
+import {freePort} from './net.js'
+
+export {freePort}
 
 /** Checks that redis-server and redis-cli (the oracles) are there; scripts/test-deps.sh installs them before npm test. */
 export function ensureRedis(): void {
@@ -30,17 +33,6 @@ export async function removeTempDirs(): Promise<void> {
   for (const dir of made.splice(0)) await fs.rm(dir, {recursive: true, force: true})
 }
 
-/** A free TCP port on 127.0.0.1 (for redis-server, which cannot print the port it picked). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 export interface Proc {
   child: ChildProcess

@@ -14,6 +14,7 @@
 import {statfs} from 'node:fs/promises'
 
 import {globToRegExp} from '../../kv/glob.js'
+import {KeyLock} from '../../kv/key-lock.js'
 import type {ClusterStatus} from '../../kv/status.js'
 import type {ServerStore} from '../../kv/storage.js'
 import {HybridClock} from '../../kv/versions.js'
@@ -44,7 +45,7 @@ function mapStorageError(error: unknown): unknown {
 
 export class LocalClusterStore implements ClusterStore {
   private readonly clock = new HybridClock()
-  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly locks = new KeyLock()
 
   constructor(
     readonly engine: ServerStore,
@@ -65,16 +66,8 @@ export class LocalClusterStore implements ClusterStore {
     return version
   }
 
-  private async withLock<T>(id: string, job: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id) ?? Promise.resolve()
-    const mine = previous.then(job, job)
-    const tail = mine.catch(() => undefined)
-    this.locks.set(id, tail)
-    try {
-      return await mine
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id)
-    }
+  private withLock<T>(id: string, job: () => Promise<T>): Promise<T> {
+    return this.locks.run(id, job)
   }
 
   async getVersioned(db: number, key: string): Promise<Versioned | null> {
