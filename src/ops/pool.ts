@@ -105,3 +105,70 @@ export async function* prefetch<T, R>(
 async function* toAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
   yield* items
 }
+
+/**
+ * Yields `items` in order while reading up to `size` of them ahead of the
+ * consumer, so a slow source (a listing that pages through an API) keeps
+ * going while the consumer works: the next page or folder is listed during
+ * the transfers of this one instead of after them. A failure of `items` is
+ * thrown to the consumer after the items read before it.
+ */
+export async function* readAhead<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T> {
+  const iterator = items[Symbol.asyncIterator]()
+  const buffer: T[] = []
+  let finished = false
+  let stopped = false
+  let failure: {error: unknown} | undefined
+  let itemReady: (() => void) | null = null
+  let roomReady: (() => void) | null = null
+  const wake = (which: 'item' | 'room'): void => {
+    const resume = which === 'item' ? itemReady : roomReady
+    if (which === 'item') itemReady = null
+    else roomReady = null
+    resume?.()
+  }
+
+  const reading = (async () => {
+    try {
+      while (!stopped) {
+        if (buffer.length >= Math.max(1, size)) {
+          await new Promise<void>((resolve) => (roomReady = resolve))
+          continue
+        }
+
+        const next = await iterator.next()
+        if (next.done) break
+        buffer.push(next.value)
+        wake('item')
+      }
+    } catch (error) {
+      failure = {error}
+    } finally {
+      finished = true
+      wake('item')
+    }
+  })()
+
+  try {
+    for (;;) {
+      if (buffer.length > 0) {
+        const item = buffer.shift() as T
+        wake('room')
+        yield item
+        continue
+      }
+
+      if (finished) {
+        if (failure) throw failure.error
+        return
+      }
+
+      await new Promise<void>((resolve) => (itemReady = resolve))
+    }
+  } finally {
+    stopped = true
+    wake('room')
+    await reading
+    await iterator.return?.()
+  }
+}

@@ -6,7 +6,7 @@ import {DiskError, IntegrityError, NotFoundError, TemporaryError, UsageError} fr
 import {isSelfVerifying, markSelfVerifying} from '../backends/hashing.js'
 import {isWithin, joinPath, parentOf} from '../backends/remote-path.js'
 import {backoffDelay} from '../backends/retry.js'
-import {prefetch, runPool} from './pool.js'
+import {prefetch, readAhead, runPool} from './pool.js'
 import {type Progress, silentProgress} from './progress.js'
 import type {Target} from './session.js'
 import {ensureDir, mkdirParents, rebase, walk} from './tree.js'
@@ -111,6 +111,9 @@ async function streamOne(src: Target, source: Entry, dst: Target, final: string,
   return {source: src.path, destination: final, type: 'file', files: 1, bytes: source.size ?? 0, serverSide: false}
 }
 
+/** How many listed files a tree transfer may hold ahead of its transfers. */
+const LIST_AHEAD = 1024
+
 async function streamTree(src: Target, dst: Target, final: string, options: TransferOptions): Promise<TransferResult> {
   const progress = options.progress ?? silentProgress
   await mkdirParents(dst.adapter, final)
@@ -131,7 +134,9 @@ async function streamTree(src: Target, dst: Target, final: string, options: Tran
     }
   }
 
-  const failures = await copyFiles(src, dst, mapItems(filesToCopy(), (entry) => ({entry, final: rebase(entry.path, src.path, final)})), options)
+  // The listing runs ahead of the transfers (bounded): the next page or folder is listed while files move.
+  const listed = readAhead(filesToCopy(), LIST_AHEAD)
+  const failures = await copyFiles(src, dst, mapItems(listed, (entry) => ({entry, final: rebase(entry.path, src.path, final)})), options)
   if (failures.length > 0) {
     const first = failures[0].error
     const summary = `${failures.length} of ${files} files failed; first: `

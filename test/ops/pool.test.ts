@@ -3,7 +3,7 @@
 // is deterministic.
 import {expect} from 'chai'
 
-import {prefetch, runPool} from '../../src/ops/pool.js'
+import {prefetch, readAhead, runPool} from '../../src/ops/pool.js'
 
 /** A promise with its resolve and reject exposed. */
 function deferred<T>() {
@@ -148,5 +148,57 @@ describe('prefetch: preparing items ahead of their consumer', () => {
     expect(mostHolding).to.equal(2)
     expect(mostAlive).to.equal(5)
     expect(failures.map((f) => [f.item, (f.error as Error).message])).to.deep.equal([[7, 'commit 7 failed']])
+  })
+})
+
+describe('readAhead: a source read ahead of its consumer', () => {
+  /** A source that yields 0..count-1 and records how far it has been read. */
+  function counting(count: number, failAt?: number) {
+    const read: number[] = []
+    async function* source(): AsyncGenerator<number> {
+      for (let i = 0; i < count; i++) {
+        if (i === failAt) throw new Error(`source failed at ${i}`)
+        read.push(i)
+        yield i
+        await settle()
+      }
+    }
+
+    return {read, items: source()}
+  }
+
+  it('reads up to `size` items while the consumer holds the first, no more, and yields them all in order', async () => {
+    const {read, items} = counting(20)
+    const ahead = readAhead(items, 5)
+    expect((await ahead.next()).value).to.equal(0)
+    for (let i = 0; i < 20; i++) await settle()
+    // Item 0 is with the consumer; 1..5 fill the buffer; reading stops there.
+    expect(read).to.deep.equal([0, 1, 2, 3, 4, 5])
+    const rest: number[] = []
+    for await (const n of ahead) rest.push(n)
+    expect(rest).to.deep.equal(Array.from({length: 19}, (_, i) => i + 1))
+  })
+
+  it('passes a failure of the source to the consumer after the items read before it', async () => {
+    const {items} = counting(10, 3)
+    const got: number[] = []
+    let failure: unknown
+    try {
+      for await (const n of readAhead(items, 100)) got.push(n)
+    } catch (error) {
+      failure = error
+    }
+
+    expect(got).to.deep.equal([0, 1, 2])
+    expect((failure as Error).message).to.equal('source failed at 3')
+  })
+
+  it('stops reading the source when the consumer stops early', async () => {
+    const {read, items} = counting(1000)
+    for await (const n of readAhead(items, 4)) if (n === 1) break
+    const after = read.length
+    for (let i = 0; i < 10; i++) await settle()
+    expect(read.length).to.equal(after)
+    expect(after).to.be.at.most(7)
   })
 })

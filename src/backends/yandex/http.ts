@@ -112,8 +112,12 @@ export class YandexHttp {
     })
   }
 
+  /** Counts requests that may change the Disk (any API method but GET, and every upload), so caches can tell they are stale. */
+  changes = 0
+
   /** One API request; resolves with the status and the parsed body of a 2xx answer. */
   async call<T>(call: ApiCall): Promise<{status: number; data: T}> {
+    if (call.method !== 'GET') this.changes++
     const once = async () => {
       const url = this.url(call.url)
       let response: AxiosResponse
@@ -146,6 +150,7 @@ export class YandexHttp {
    * Resolves with the status: 201 stored, 202 accepted but still being processed.
    */
   async upload(link: Link, body: Readable, size: number | undefined, context: string, signal?: AbortSignal): Promise<number> {
+    this.changes++
     const headers: Record<string, string> = {'Content-Type': 'application/octet-stream'}
     if (size !== undefined) headers['Content-Length'] = String(size)
     let response: AxiosResponse

@@ -73,6 +73,18 @@ export function fromDiskPath(diskPath: string): string {
 /** The fields `stat` asks for, so a folder's entries are not sent along. */
 const STAT_FIELDS = 'name,path,type,size,created,modified,md5,sha256'
 
+/** What the public `stat` asks for: the same, and for a folder its first page of entries with those fields. */
+const STAT_PAGE_FIELDS = [
+  STAT_FIELDS,
+  ...STAT_FIELDS.split(',').map((field) => `_embedded.items.${field}`),
+  '_embedded.total',
+  '_embedded.limit',
+  '_embedded.offset',
+].join(',')
+
+/** How long a folder's first page from `stat` may serve a `list` of it (a tree transfer lists right after its stat). */
+const FIRST_PAGE_MAX_AGE_MS = 2000
+
 /**
  * Yandex.Disk through its REST API (DESIGN.md §4): listings page through
  * `_embedded`, content streams to and from the hrefs the API hands out,
@@ -90,6 +102,14 @@ export class YandexBackend implements StorageAdapter {
   private readonly operationTimeoutMs: number
   private readonly preparedMaxAgeMs: number
   private readonly log: (message: string) => void
+  /**
+   * The first page of the folder last statted, for one `list` of it that
+   * follows at once: a tree transfer stats its source, then walks it, and
+   * the stat already brought the page (one round trip fewer). Dropped when
+   * older than FIRST_PAGE_MAX_AGE_MS or after any change made through this
+   * backend.
+   */
+  private firstPage: {dir: string; page: Resource; at: number; changes: number} | undefined
 
   constructor(options: YandexBackendOptions) {
     if (!options.token) {
@@ -139,9 +159,9 @@ export class YandexBackend implements StorageAdapter {
   async *list(dir: string): AsyncIterable<Entry> {
     const context = `cannot list ${dir}`
     for (let offset = 0; ; ) {
-      let page: Resource
+      let page: Resource | undefined = offset === 0 ? this.takeFirstPage(dir) : undefined
       try {
-        page = await this.resource(dir, context, {limit: this.pageSize, offset})
+        page ??= await this.resource(dir, context, {limit: this.pageSize, offset})
       } catch (error) {
         throw asMissingDirectory(error)
       }
@@ -154,8 +174,21 @@ export class YandexBackend implements StorageAdapter {
     }
   }
 
-  stat(path: string): Promise<Entry> {
-    return this.statAs(path, `cannot stat ${path}`)
+  async stat(path: string): Promise<Entry> {
+    const changes = this.http.changes
+    const resource = await this.resource(path, `cannot stat ${path}`, {fields: STAT_PAGE_FIELDS, limit: this.pageSize})
+    this.firstPage = resource.type === 'dir' && resource._embedded ? {dir: path, page: resource, at: Date.now(), changes} : undefined
+    const {_embedded: _, ...own} = resource
+    return this.toEntry(own)
+  }
+
+  /** The first page `stat` brought for `dir`, once, while fresh and nothing has changed since. */
+  private takeFirstPage(dir: string): Resource | undefined {
+    const cached = this.firstPage
+    if (cached?.dir !== dir) return undefined
+    this.firstPage = undefined
+    const fresh = Date.now() - cached.at <= FIRST_PAGE_MAX_AGE_MS && cached.changes === this.http.changes
+    return fresh ? cached.page : undefined
   }
 
   async mkdir(path: string): Promise<Entry> {

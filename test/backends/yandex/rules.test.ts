@@ -102,6 +102,30 @@ describe('Yandex.Disk backend rules', function () {
       expect(pages.every((r) => new URL(r.uri, API).searchParams.get('limit') === '100')).to.equal(true)
     })
 
+    it('lists a folder right after its stat from the page the stat brought: one request for both, the rest of the pages as usual', async () => {
+      fake!.addDir('/many')
+      for (let i = 0; i < 150; i++) fake!.addFile(`/many/f${String(i).padStart(3, '0')}.txt`, `file ${i}`)
+      const adapter = adapterFor()
+      expect(await adapter.stat('/many')).to.deep.include({path: '/many', type: 'dir', size: null})
+      const entries = await collect(adapter.list('/many'))
+      expect(entries.map((e) => e.path)).to.deep.equal(Array.from({length: 150}, (_, i) => `/many/f${String(i).padStart(3, '0')}.txt`))
+      const pages = fake!.requests.filter((r) => r.uri.startsWith('/v1/disk/resources?'))
+      expect(pages.map((r) => new URL(r.uri, API).searchParams.get('offset'))).to.deep.equal([null, '100'])
+      // The page serves one listing only: the next one asks again.
+      await collect(adapter.list('/many'))
+      expect(fake!.requests.filter((r) => r.uri.startsWith('/v1/disk/resources?'))).to.have.length(4)
+    })
+
+    it('does not list a folder from its stat\'s page once something changed through the backend in between', async () => {
+      fake!.addDir('/box')
+      fake!.addFile('/box/a.txt', 'a')
+      const adapter = adapterFor()
+      await adapter.stat('/box')
+      await adapter.mkdir('/box/new')
+      const names = (await collect(adapter.list('/box'))).map((e) => e.name)
+      expect(names).to.have.members(['a.txt', 'new'])
+    })
+
     it('reports a file given to list as ConflictError(not-directory)', async () => {
       fake!.addFile('/plain.txt', 'x')
       const error = await rejection(collect(adapterFor().list('/plain.txt')))
