@@ -242,9 +242,12 @@ export class KvRouter {
     if (keys === undefined) return this.execute(name, args, session)
     let order = this.orders.get(session)
     if (!order) this.orders.set(session, (order = {byKey: new Map(), all: new Set(), barrier: null}))
-    const ids = keys === null ? null : keys.map((key) => key.toString('latin1'))
+    const ids = keys === null ? null : keys.length === 1 ? [keys[0].toString('latin1')] : keys.map((key) => key.toString('latin1'))
     const waits: Later[] = []
-    if (ids === null) for (const earlier of order.all) waits.push(earlier)
+    // Nothing of this connection in flight (the common case without pipelining): nothing to wait for.
+    if (order.all.size === 0) {
+      // no waits
+    } else if (ids === null) for (const earlier of order.all) waits.push(earlier)
     else {
       if (order.barrier) waits.push(order.barrier)
       for (const id of ids) {

@@ -55,7 +55,10 @@ export function headerKey(key: Buffer, bucket = bucketOf(key)): Buffer {
 }
 
 export function valueKey(key: Buffer): Buffer {
-  return Buffer.concat([Buffer.from('d'), key])
+  const out = Buffer.allocUnsafe(1 + key.length)
+  out[0] = 0x64 // 'd'
+  key.copy(out, 1)
+  return out
 }
 
 /** A digest contribution of one key at one version: 64 bits as two uint32. */
