@@ -5,7 +5,7 @@
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import net from 'node:net'
-import {tmpdir} from 'node:os'
+import {loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
@@ -99,8 +99,12 @@ async function main(): Promise<void> {
     await waitReady(started.port, 3)
     await new Promise((resolve) => setTimeout(resolve, 500))
     console.log(`redis-benchmark ${ARGS.filter((arg) => arg !== '--csv').join(' ')}`)
+    // Other jobs on the machine slow both sides; the ratio is what to read, with the load beside it.
+    const load = (): string => loadavg().map((n) => n.toFixed(2)).join(' ')
+    console.log(`load average before: ${load()}`)
     const anchor = runBenchmark(redisPort)
     const ours = runBenchmark(started.port)
+    console.log(`load average after:  ${load()}`)
     console.log('            redis-server   router(3 servers, RF=2)   ratio')
     for (const op of ['SET', 'GET'] as const) {
       const ratio = ours[op] / anchor[op]

@@ -8,7 +8,7 @@ import net from 'node:net'
 
 import Parser from 'redis-parser'
 
-import {encodeCommand, type Arg} from './resp.js'
+import {encodeCommand, type Arg, type Encoded} from './resp.js'
 
 /** A decoded reply: bulk and simple strings as Buffers, integers as numbers, nil as null. */
 export type RespValue = null | number | Buffer | RespValue[]
@@ -45,10 +45,10 @@ export interface RespClientOptions {
   idleTimeoutMs?: number
 }
 
-interface Pending {
-  resolve: (value: RespValue) => void
-  reject: (error: Error) => void
-}
+/** The outcome of one command: a failure (RespReplyError or RespConnectionError), or its reply. */
+export type RespCallback = (error: Error | null, reply: RespValue) => void
+
+type Pending = RespCallback
 
 export class RespClient {
   readonly host: string
@@ -131,19 +131,31 @@ export class RespClient {
   /** Sends one command; resolves with its reply, rejects with RespReplyError or RespConnectionError. */
   call(...args: Arg[]): Promise<RespValue> {
     if (this.failure) return Promise.reject(this.failure)
-    return new Promise((resolve, reject) => {
-      if (this.inFlight === 0) this.lastActivity = Date.now()
-      this.pending.push({resolve, reject})
-      if (!this.corked) {
-        // Commands issued in the same turn of the event loop (e.g. on behalf
-        // of every client whose request arrived in one poll) leave in one
-        // write: one syscall instead of one per command.
-        this.corked = true
-        this.socket.cork()
-        setImmediate(this.uncork)
-      }
-      for (const part of encodeCommand(args)) this.socket.write(part)
-    })
+    return new Promise((resolve, reject) => this.send(encodeCommand(args), (error, reply) => (error ? reject(error) : resolve(reply))))
+  }
+
+  /**
+   * Sends one command already encoded as RESP (see encodeCommand); `done`
+   * gets its reply or failure, once. The cheap form of call() for hot paths:
+   * no promise.
+   */
+  send(command: Encoded, done: RespCallback): void {
+    if (this.failure) {
+      done(this.failure, null)
+      return
+    }
+    if (this.inFlight === 0) this.lastActivity = Date.now()
+    this.pending.push(done)
+    if (!this.corked) {
+      // Commands issued in the same turn of the event loop (e.g. on behalf
+      // of every client whose request arrived in one poll) leave in one
+      // write: one syscall instead of one per command.
+      this.corked = true
+      this.socket.cork()
+      setImmediate(this.uncork)
+    }
+    if (Array.isArray(command)) for (const part of command) this.socket.write(part)
+    else this.socket.write(command)
   }
 
   private corked = false
@@ -172,8 +184,7 @@ export class RespClient {
       this.pending = this.pending.slice(this.head)
       this.head = 0
     }
-    if (error) entry.reject(error)
-    else entry.resolve(value)
+    entry(error, value)
   }
 
   private fail(error: Error): void {
@@ -184,7 +195,7 @@ export class RespClient {
     const pending = this.pending.slice(this.head)
     this.pending = []
     this.head = 0
-    for (const entry of pending) entry.reject(error)
+    for (const entry of pending) entry(error, null)
     for (const listener of this.closeListeners.splice(0)) listener(error)
   }
 }

@@ -8,10 +8,10 @@
  * i.e. a restart) makes the router probe it and, on success, run `onUp`,
  * which replays hints and schedules anti-entropy.
  */
-import {RespClient, RespConnectionError, type RespValue} from './client.js'
+import {RespClient, RespConnectionError, type RespCallback, type RespValue} from './client.js'
 import type {Heartbeat} from './heartbeat.js'
 import type {RouterStore} from './hints.js'
-import type {Arg} from './resp.js'
+import type {Arg, Encoded} from './resp.js'
 
 /** How often the router checks for servers whose heartbeats stopped. */
 const SWEEP_MS = 200
@@ -128,6 +128,24 @@ export class Membership {
       if (error instanceof RespConnectionError) this.markDown(number, error.message)
       throw error
     }
+  }
+
+  /**
+   * call() by callback, for a command already encoded (resp.ts encodeArgs):
+   * the router's hot path. A server that is not up fails with
+   * ServerDownError (possibly at once); a connection failure marks it down.
+   */
+  send(number: number, command: Encoded, done: RespCallback): void {
+    const member = this.members[number]
+    const client = member.client
+    if (!client || member.state !== 'up') {
+      done(new ServerDownError(number), null)
+      return
+    }
+    client.send(command, (error, reply) => {
+      if (error instanceof RespConnectionError) this.markDown(number, error.message)
+      done(error, reply)
+    })
   }
 
   private async probe(number: number, heardAt?: number): Promise<void> {

@@ -4,6 +4,7 @@
  * replicas with read repair, key scans, and replay of hints and the buffer.
  */
 import {RespReplyError, type RespValue} from './client.js'
+import {encodeArgs} from './resp.js'
 import type {KvRecord, PendingSource, RouterStore} from './hints.js'
 import type {Membership} from './membership.js'
 import type {Ring} from './ring.js'
@@ -45,6 +46,111 @@ export class Replicas {
       return
     }
     await Promise.all(prefs.map((server) => this.writeTo(server, key, record)))
+  }
+
+  /**
+   * write() by callback, with the same outcome: the router's SET path, with
+   * one encoded command for both replicas and no promise unless a hint or
+   * the buffer is needed. `done` gets the first failure (a replica's error
+   * reply, or a failure to keep a hint), or null once every replica stored
+   * the write or has a hint for it.
+   */
+  writeCb(key: Buffer, record: KvRecord, done: (error: Error | null) => void): void {
+    const prefs = this.ring.preferenceFor(key)
+    let anyUp = false
+    for (const server of prefs) if (this.members.isUp(server)) anyUp = true
+    if (!anyUp) {
+      this.store.addBuffered(key, record).then(
+        () => done(null),
+        (error: Error) => done(error),
+      )
+      return
+    }
+    const command = encodeArgs(['XSET', key, record.version, record.tomb ? 1 : 0, record.value ?? ''])
+    let left = prefs.length
+    let finished = false
+    const one = (error: Error | null): void => {
+      if (finished) return
+      if (error) {
+        finished = true
+        done(error)
+      } else if (--left === 0) {
+        finished = true
+        done(null)
+      }
+    }
+    const hint = (server: number): void => {
+      this.store.addHint(server, key, record).then(
+        () => one(null),
+        (error: Error) => one(error),
+      )
+    }
+    for (const server of prefs) {
+      if (!this.members.isUp(server)) {
+        hint(server)
+        continue
+      }
+      this.members.send(server, command, (error) => {
+        if (!error) one(null)
+        else if (error instanceof RespReplyError) one(error)
+        else hint(server)
+      })
+    }
+  }
+
+  /**
+   * read() by callback, with the same outcome: the router's GET path. The
+   * rare cases (a pending hint or buffered write for the key, the newest
+   * version on a replica that sent only its version) take read()'s path.
+   */
+  readCb(key: Buffer, done: (error: Error | null, result: ReadResult | null) => void): void {
+    const viaRead = (): void => {
+      this.read(key).then(
+        (result) => done(null, result),
+        (error: Error) => done(error, null),
+      )
+    }
+    if (this.store.newestPending(key)) return viaRead()
+    const live: number[] = []
+    for (const server of this.ring.preferenceFor(key)) if (this.members.isUp(server)) live.push(server)
+    if (live.length === 0) return done(new NoServerError(), null)
+    const answers: Array<Answer | undefined> = new Array(live.length)
+    let left = live.length
+    const finish = (): void => {
+      let best: Answer | null = null
+      let any = false
+      for (const answer of answers) {
+        if (!answer) continue
+        any = true
+        if (newer(answer.entry, best?.entry)) best = answer
+      }
+      if (!any) return done(new NoServerError(), null)
+      if (!best?.entry) return done(null, null)
+      if (!best.entry.tomb && best.value === undefined) return viaRead()
+      const result: ReadResult = {version: best.entry.version, tomb: best.entry.tomb, value: best.entry.tomb ? null : (best.value ?? null)}
+      this.clock.observe(result.version)
+      for (const answer of answers) {
+        if (answer && newer(result, answer.entry) && (result.tomb || result.value !== null)) {
+          void this.members.call(answer.server, 'XSET', key, result.version, result.tomb ? 1 : 0, result.value ?? '').catch(() => undefined)
+        }
+      }
+      done(null, result)
+    }
+    const xget = encodeArgs(['XGET', key])
+    const xver = live.length > 1 ? encodeArgs(['XVER', key]) : xget
+    live.forEach((server, i) => {
+      this.members.send(server, i === 0 ? xget : xver, (error, reply) => {
+        if (!error) {
+          const entry = parseVersioned(reply)
+          if (i > 0) answers[i] = {server, entry}
+          else {
+            const value = entry && !entry.tomb ? (reply as RespValue[])[2] : null
+            answers[i] = {server, entry, value: entry ? (entry.tomb ? null : Buffer.isBuffer(value) ? value : Buffer.alloc(0)) : null}
+          }
+        }
+        if (--left === 0) finish()
+      })
+    })
   }
 
   /** Stores on one replica, or keeps a hint for it. Resolves true if stored. */

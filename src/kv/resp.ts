@@ -324,3 +324,55 @@ export function encodeCommand(args: readonly Arg[]): Buffer[] {
   parts.push(Buffer.concat(small))
   return parts
 }
+
+/** Writes `n` (a non-negative integer) in decimal at `pos`; returns the position after it. */
+function writeDecimal(out: Buffer, pos: number, n: number): number {
+  if (n < 10) {
+    out[pos] = 48 + n
+    return pos + 1
+  }
+  return pos + out.write(String(n), pos, 'latin1')
+}
+
+function decimalLength(n: number): number {
+  let digits = 1
+  while (n >= 10) {
+    n = Math.floor(n / 10)
+    digits++
+  }
+  return digits
+}
+
+/**
+ * The same bytes as encodeCommand, in one buffer when no argument is larger
+ * than 16 KiB (one allocation, one write), else as encodeCommand does.
+ * Numbers are integers; strings are UTF-8.
+ */
+export function encodeArgs(args: readonly Arg[]): Encoded {
+  let size = 1 + decimalLength(args.length) + 2
+  const data: Array<Buffer | string> = new Array(args.length)
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]
+    const item = Buffer.isBuffer(arg) ? arg : String(arg)
+    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length
+    if (length > BULK_COPY_LIMIT) return encodeCommand(args)
+    data[i] = item
+    size += 1 + decimalLength(length) + 2 + length + 2
+  }
+  const out = Buffer.allocUnsafe(size)
+  out[0] = 0x2a // '*'
+  let pos = writeDecimal(out, 1, args.length)
+  out[pos++] = CR
+  out[pos++] = LF
+  for (const item of data) {
+    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length
+    out[pos++] = 0x24 // '$'
+    pos = writeDecimal(out, pos, length)
+    out[pos++] = CR
+    out[pos++] = LF
+    pos += typeof item === 'string' ? out.write(item, pos, 'utf8') : item.copy(out, pos)
+    out[pos++] = CR
+    out[pos++] = LF
+  }
+  return out
+}

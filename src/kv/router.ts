@@ -9,7 +9,7 @@ import net from 'node:net'
 
 import {ReliableSocket} from '../net/reliable-udp.js'
 import {RespReplyError} from './client.js'
-import {serveConnection, type Session} from './connection.js'
+import {Later, serveConnection, type Session} from './connection.js'
 import {AntiEntropy} from './anti-entropy.js'
 import {globToRegExp} from './glob.js'
 import {decodeHeartbeat} from './heartbeat.js'
@@ -233,16 +233,21 @@ export class KvRouter {
    * Pipelined commands run concurrently, except that a command waits for the
    * earlier commands of the same connection on the same keys (and a keyless
    * one such as KEYS waits for all of them), so `SET k v; GET k` in one
-   * pipeline reads its own write.
+   * pipeline reads its own write. The bookkeeping is by callback (Later),
+   * not promises: it runs for every keyed command.
    */
-  private dispatch(args: Buffer[], session: Session): Encoded | Promise<Encoded> {
+  private dispatch(args: Buffer[], session: Session): Encoded | Promise<Encoded> | Later {
+    const name = commandName(args[0])
+    const keys = keysOf(name, args)
+    if (keys === undefined) return this.execute(name, args, session)
     let order = this.orders.get(session)
     if (!order) this.orders.set(session, (order = {byKey: new Map(), all: new Set(), barrier: null}))
-    const keys = keysOf(args)
-    if (keys === undefined) return this.execute(args, session)
-    const ids = keys === null ? null : keys.map((key) => key.toString('latin1'))
-    const waits: Array<Promise<unknown>> = []
-    if (ids === null) waits.push(...order.all)
+    const ids = keys === null ? null : keys.length === 1 ? [keys[0].toString('latin1')] : keys.map((key) => key.toString('latin1'))
+    const waits: Later[] = []
+    // Nothing of this connection in flight (the common case without pipelining): nothing to wait for.
+    if (order.all.size === 0) {
+      // no waits
+    } else if (ids === null) for (const earlier of order.all) waits.push(earlier)
     else {
       if (order.barrier) waits.push(order.barrier)
       for (const id of ids) {
@@ -250,24 +255,45 @@ export class KvRouter {
         if (previous) waits.push(previous)
       }
     }
-    const run = (): Encoded | Promise<Encoded> => this.execute(args, session)
-    const result = waits.length === 0 ? run() : Promise.all(waits).then(run, run)
-    if (!(result instanceof Promise)) return result
-    const done: Promise<unknown> = result.catch(() => undefined)
+    let later: Later
+    if (waits.length === 0) {
+      const result = this.execute(name, args, session)
+      if (result instanceof Later) {
+        if (result.done) return result
+        later = result
+      } else if (result instanceof Promise) later = Later.from(result)
+      else return result
+    } else {
+      later = new Later()
+      let left = waits.length
+      const run = (): void => {
+        if (--left > 0) return
+        let result
+        try {
+          result = this.execute(name, args, session)
+        } catch (failure) {
+          later.fail(failure as Error)
+          return
+        }
+        if (result instanceof Later) result.whenDone(() => later.settle(result.reply as Encoded))
+        else if (result instanceof Promise) result.then((reply) => later.settle(reply), (failure: Error) => later.fail(failure))
+        else later.settle(result)
+      }
+      for (const earlier of waits) earlier.whenDone(run)
+    }
     const state = order
-    state.all.add(done)
-    if (ids === null) state.barrier = done
-    else for (const id of ids) state.byKey.set(id, done)
-    void done.then(() => {
-      state.all.delete(done)
-      if (state.barrier === done) state.barrier = null
-      if (ids) for (const id of ids) if (state.byKey.get(id) === done) state.byKey.delete(id)
+    state.all.add(later)
+    if (ids === null) state.barrier = later
+    else for (const id of ids) state.byKey.set(id, later)
+    later.whenDone(() => {
+      state.all.delete(later)
+      if (state.barrier === later) state.barrier = null
+      if (ids) for (const id of ids) if (state.byKey.get(id) === later) state.byKey.delete(id)
     })
-    return result
+    return later
   }
 
-  private execute(args: Buffer[], session: Session): Encoded | Promise<Encoded> {
-    const name = args[0].length <= 16 ? args[0].toString('latin1').toUpperCase() : ''
+  private execute(name: string, args: Buffer[], session: Session): Encoded | Promise<Encoded> | Later {
     const n = args.length
     switch (name) {
       case 'GET':
@@ -317,17 +343,25 @@ export class KvRouter {
     }
   }
 
-  private async get(key: Buffer, piece: boolean): Promise<Encoded> {
-    const result = await this.read(key)
-    const value = result && !result.tomb ? result.value : null
-    if (piece && value) this.pieceBytesOut += value.length
-    return bulk(value)
+  private get(key: Buffer, piece: boolean): Later {
+    const later = new Later()
+    this.replicas.readCb(key, (failure, result) => {
+      if (failure) {
+        later.fail(failure instanceof NoServerError || failure instanceof RespReplyError ? failure : new NoServerError())
+        return
+      }
+      const value = result && !result.tomb ? result.value : null
+      if (piece && value) this.pieceBytesOut += value.length
+      later.settle(bulk(value))
+    })
+    return later
   }
 
-  private async set(key: Buffer, value: Buffer): Promise<Encoded> {
+  private set(key: Buffer, value: Buffer): Encoded | Later {
     if (value.length > MAX_VALUE_BYTES) return error(`ERR value too large (max ${MAX_VALUE_BYTES} bytes)`)
-    await this.replicas.write(key, {version: this.clock.next(), tomb: false, value})
-    return OK
+    const later = new Later()
+    this.replicas.writeCb(key, {version: this.clock.next(), tomb: false, value}, (failure) => (failure ? later.fail(failure) : later.settle(OK)))
+    return later
   }
 
   private read(key: Buffer): Promise<ReadResult | null> {
@@ -462,9 +496,9 @@ export class KvRouter {
 }
 
 interface OrderState {
-  byKey: Map<string, Promise<unknown>>
-  all: Set<Promise<unknown>>
-  barrier: Promise<unknown> | null
+  byKey: Map<string, Later>
+  all: Set<Later>
+  barrier: Later | null
 }
 
 /** A read that failed for any reason but a server's own error reply means no replica could answer: NOSERVER. */
@@ -481,10 +515,17 @@ const KEYED_FIRST = new Set(['GET', 'SET', 'GETV', 'VERSION', 'CAS', 'CASDEL', '
 const KEYED_ALL = new Set(['DEL', 'EXISTS'])
 const KEYLESS = new Set(['KEYS', 'DBSIZE'])
 
+/** A command's name in upper case ('' for a name too long to be one of ours). */
+function commandName(arg: Buffer): string {
+  if (arg.length > 16) return ''
+  const name = arg.toString('latin1')
+  return KNOWN_UPPER.has(name) ? name : name.toUpperCase()
+}
+
+const KNOWN_UPPER = new Set(['GET', 'SET', 'DEL', 'EXISTS', 'GETV', 'VERSION', 'CAS', 'CASDEL', 'PING', 'SELECT', 'INFO'])
+
 /** The keys a command touches: a list, null for "every key", undefined for none (runs at once). */
-function keysOf(args: Buffer[]): Buffer[] | null | undefined {
-  if (args[0].length > 6) return undefined
-  const name = args[0].toString('latin1').toUpperCase()
+function keysOf(name: string, args: Buffer[]): Buffer[] | null | undefined {
   if (KEYED_FIRST.has(name)) return args.length >= 2 ? [args[1]] : undefined
   if (KEYED_ALL.has(name)) return args.slice(1)
   if (KEYLESS.has(name)) return null

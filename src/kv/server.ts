@@ -9,11 +9,11 @@ import {mkdir, stat, statfs} from 'node:fs/promises'
 import net from 'node:net'
 
 import {RespClient} from './client.js'
-import {serveConnection, type Session} from './connection.js'
+import {Later, serveConnection, type Session} from './connection.js'
 import {globToRegExp} from './glob.js'
 import {HeartbeatSender} from './heartbeat.js'
 import {BufferPool, MAX_VALUE_BYTES, NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
-import {ServerStore, type KeyVersion} from './storage.js'
+import {ServerStore, type KeyVersion, type StoredRecord} from './storage.js'
 import {listenTcp} from '../net/listen.js'
 import {HybridClock} from './versions.js'
 
@@ -124,8 +124,9 @@ export class KvServer {
     serveConnection(socket, (args, session) => this.dispatch(args, session), this.pool)
   }
 
-  private dispatch(args: Buffer[], _session: Session): Encoded | Promise<Encoded> {
-    const name = args[0].toString('latin1').toUpperCase()
+  private dispatch(args: Buffer[], _session: Session): Encoded | Promise<Encoded> | Later {
+    const raw = args[0].toString('latin1')
+    const name = HOT.has(raw) ? raw : raw.toUpperCase()
     switch (name) {
       case 'XSET':
         return this.xset(args)
@@ -173,13 +174,14 @@ export class KvServer {
     return bulk(lines.join('\r\n') + '\r\n')
   }
 
-  private async xset(args: Buffer[]): Promise<Encoded> {
+  private xset(args: Buffer[]): Encoded | Later {
     if (args.length !== 5) return error('ERR wrong number of arguments for XSET')
-    const version = Number(args[2].toString())
+    const version = parseDecimal(args[2])
     if (!Number.isSafeInteger(version) || version < 0) return error('ERR bad version')
-    const tomb = args[3].toString() === '1'
-    const applied = await this.store.apply(args[1], version, tomb, tomb ? null : args[4])
-    return integer(applied ? 1 : 0)
+    const tomb = args[3].length === 1 && args[3][0] === 0x31 // '1'
+    const later = new Later()
+    this.store.applyCb(args[1], version, tomb, tomb ? null : args[4], (failure, applied) => (failure ? later.fail(failure) : later.settle(integer(applied ? 1 : 0))))
+    return later
   }
 
   /**
@@ -203,16 +205,17 @@ export class KvServer {
     return simple('OK')
   }
 
-  private async xget(key: Buffer): Promise<Encoded> {
-    const record = await this.store.getRecord(key)
-    if (!record) return NULL_BULK
-    return array([integer(record.version), integer(record.tomb ? 1 : 0), bulk(record.value)])
+  /** `[version, tomb, value]`: at once from the cache, else after a LevelDB read. */
+  private xget(key: Buffer): Encoded | Promise<Encoded> {
+    const cached = this.store.cachedRecord(key)
+    if (cached) return encodeRecord(cached)
+    return this.store.getRecord(key).then((record) => (record ? encodeRecord(record) : NULL_BULK))
   }
 
-  private async xver(key: Buffer): Promise<Encoded> {
-    const header = await this.store.getHeader(key)
-    if (!header) return NULL_BULK
-    return array([integer(header.version), integer(header.tomb ? 1 : 0)])
+  private xver(key: Buffer): Encoded | Promise<Encoded> {
+    const cached = this.store.cachedRecord(key)
+    if (cached) return array([integer(cached.version), integer(cached.tomb ? 1 : 0)])
+    return this.store.getHeader(key).then((header) => (header ? array([integer(header.version), integer(header.tomb ? 1 : 0)]) : NULL_BULK))
   }
 
   private async xscan(prefix: Buffer, pattern: string): Promise<Encoded> {
@@ -224,6 +227,25 @@ export class KvServer {
     }
     return encodeHeaders(await this.store.scanPrefix(prefix, (rest) => regexp.test(rest.toString('latin1'))))
   }
+}
+
+/** The commands the router sends most, as it spells them (others are upper-cased first). */
+const HOT = new Set(['XSET', 'XGET', 'XVER', 'GET', 'XPUT', 'PING'])
+
+/** A decimal integer from its ASCII digits; NaN if it is not one. */
+function parseDecimal(data: Buffer): number {
+  if (data.length === 0 || data.length > 16) return NaN
+  let n = 0
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i] - 48
+    if (c < 0 || c > 9) return NaN
+    n = n * 10 + c
+  }
+  return n
+}
+
+function encodeRecord(record: StoredRecord): Encoded {
+  return array([integer(record.version), integer(record.tomb ? 1 : 0), bulk(record.value)])
 }
 
 function arity(args: Buffer[], n: number): Encoded | undefined {

@@ -38,9 +38,10 @@ export interface KeyVersion extends Versioned {
 
 interface QueuedWrite extends Versioned {
   key: Buffer
+  /** key.toString('latin1'): the cache's and the batch's id of the key. */
+  id: string
   value: Buffer | null
-  resolve: (applied: boolean) => void
-  reject: (error: Error) => void
+  done: (error: Error | null, applied: boolean) => void
 }
 
 type Db = ClassicLevel<Buffer, Buffer>
@@ -54,7 +55,10 @@ export function headerKey(key: Buffer, bucket = bucketOf(key)): Buffer {
 }
 
 export function valueKey(key: Buffer): Buffer {
-  return Buffer.concat([Buffer.from('d'), key])
+  const out = Buffer.allocUnsafe(1 + key.length)
+  out[0] = 0x64 // 'd'
+  key.copy(out, 1)
+  return out
 }
 
 /** A digest contribution of one key at one version: 64 bits as two uint32. */
@@ -213,6 +217,11 @@ export class ServerStore {
     return (await this.getRecord(key))?.value ?? undefined
   }
 
+  /** The record of a key if it is in the read cache (small values only), without a LevelDB read. */
+  cachedRecord(key: Buffer): StoredRecord | undefined {
+    return this.cache.get(key.toString('latin1'))
+  }
+
   async getHeader(key: Buffer): Promise<Versioned | null> {
     const cached = this.cache.get(key.toString('latin1'))
     if (cached) return cached
@@ -262,13 +271,16 @@ export class ServerStore {
 
   /** Stores a version if it is newer than what is held; resolves true if applied. Durable when it resolves. */
   apply(key: Buffer, version: number, tomb: boolean, value: Buffer | null): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({key, version, tomb, value: tomb ? null : value, resolve, reject})
-      if (!this.flushScheduled) {
-        this.flushScheduled = true
-        this.chain = this.chain.then(() => this.flush())
-      }
-    })
+    return new Promise((resolve, reject) => this.applyCb(key, version, tomb, value, (error, applied) => (error ? reject(error) : resolve(applied))))
+  }
+
+  /** apply() by callback (the server's XSET path): `done` gets the failure, or whether the version was applied, once durable. */
+  applyCb(key: Buffer, version: number, tomb: boolean, value: Buffer | null, done: (error: Error | null, applied: boolean) => void): void {
+    this.queue.push({key, id: key.toString('latin1'), version, tomb, value: tomb ? null : value, done})
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      this.chain = this.chain.then(() => this.flush())
+    }
   }
 
   /** Headers of every key in the given buckets. */
@@ -331,16 +343,16 @@ export class ServerStore {
     const created: string[] = []
     try {
       const keys = new Map<string, {key: Buffer; bucket: number; current: Current | null}>()
+      const unknown: Array<{key: Buffer; bucket: number; current: Current | null}> = []
       for (const write of writes) {
-        const id = write.key.toString('latin1')
-        if (!keys.has(id)) keys.set(id, {key: write.key, bucket: bucketOf(write.key), current: null})
-      }
-      const unknown = [...keys.values()].filter((entry) => {
+        if (keys.has(write.id)) continue
+        const entry = {key: write.key, bucket: bucketOf(write.key), current: null as Current | null}
+        keys.set(write.id, entry)
         // Cached values are small, so never blobs.
-        const cached = this.cache.get(entry.key.toString('latin1'))
+        const cached = this.cache.get(write.id)
         if (cached) entry.current = {version: cached.version, tomb: cached.tomb, blob: false}
-        return !cached
-      })
+        else unknown.push(entry)
+      }
       if (unknown.length > 0) {
         const headers = await this.db.getMany(unknown.map((entry) => headerKey(entry.key, entry.bucket)))
         unknown.forEach((entry, i) => {
@@ -351,7 +363,7 @@ export class ServerStore {
 
       const plan: Array<{write: QueuedWrite; key: Buffer; bucket: number; previous: Current | null; blob: string | null}> = []
       const applied = writes.map((write) => {
-        const entry = keys.get(write.key.toString('latin1'))!
+        const entry = keys.get(write.id)!
         if (!newer(write, entry.current)) return false
         const large = !write.tomb && (write.value?.length ?? 0) >= BLOB_MIN_BYTES
         const blob = large ? this.blobs.name(entry.key, write.version) : null
@@ -388,15 +400,15 @@ export class ServerStore {
         if (!write.tomb) this.live++
       }
       for (const [i, write] of writes.entries()) {
-        if (applied[i]) this.remember(write.key.toString('latin1'), {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
+        if (applied[i]) this.remember(write.id, {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
       }
       // Best effort: a file left by a failed removal is swept at the next start.
       await Promise.all(replaced.map((name) => this.blobs.remove(name).catch(() => undefined)))
-      for (const [i, write] of writes.entries()) write.resolve(applied[i])
+      for (let i = 0; i < writes.length; i++) writes[i].done(null, applied[i])
     } catch (error) {
       await Promise.all(created.map((name) => this.blobs.remove(name).catch(() => undefined)))
       const failure = isNoSpace(error) ? new Error(`NOSPACE no space left on this server's disk: ${(error as Error).message}`) : (error as Error)
-      for (const write of writes) write.reject(failure)
+      for (const write of writes) write.done(failure, false)
     }
   }
 

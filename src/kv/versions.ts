@@ -45,12 +45,14 @@ export const HEADER_BYTES = 9
 export function encodeHeader(version: number, tomb: boolean): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES)
   buf[0] = tomb ? 1 : 0
-  buf.writeBigUInt64BE(BigInt(version), 1)
+  // Two 32-bit halves: the same bytes as writeBigUInt64BE for a safe integer, without a BigInt per write.
+  buf.writeUInt32BE(Math.floor(version / 0x1_0000_0000), 1)
+  buf.writeUInt32BE(version % 0x1_0000_0000, 5)
   return buf
 }
 
 export function decodeHeader(buf: Buffer, offset = 0): Versioned {
-  return {tomb: buf[offset] === 1, version: Number(buf.readBigUInt64BE(offset + 1))}
+  return {tomb: buf[offset] === 1, version: buf.readUInt32BE(offset + 1) * 0x1_0000_0000 + buf.readUInt32BE(offset + 5)}
 }
 
 /** Is `a` newer than `b` (a missing side is older than anything)? */
