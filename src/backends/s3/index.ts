@@ -16,14 +16,16 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3'
 
-import type {BackendFactory, Entry, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
+import type {BackendFactory, Entry, FileSink, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
 import {AuthError, ConflictError, IntegrityError, NotFoundError, UsageError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {runPool} from '../../ops/pool.js'
 import {copyObject} from './copy.js'
+import {fetchObject} from './fetch.js'
 import {isMissing, mapS3Error} from './errors.js'
 import {PARALLEL_READ_FROM, readRanges} from './read.js'
+import type {S3Access} from './sigv4.js'
 import {uploadObject} from './upload.js'
 
 /** Server-side copies and deletes in flight for a directory. */
@@ -79,7 +81,11 @@ export class S3Backend implements StorageAdapter {
   /** Directories made by this adapter that may hold nothing yet. */
   private readonly made = new Set<string>()
 
-  constructor(readonly client: S3Client) {}
+  /** `access`: what requests outside the SDK need (the parallel download into a local file); without it, every read goes through the SDK. */
+  constructor(
+    readonly client: S3Client,
+    private readonly access?: S3Access,
+  ) {}
 
   /** Sends one command, mapping its failure to the typed errors; `T` names the fields of the output the caller reads. */
   private async send<T = unknown>(command: object, what: string, missing: 'file' | 'dir' = 'file'): Promise<T> {
@@ -308,6 +314,29 @@ export class S3Backend implements StorageAdapter {
     return this.verified(response.Body as Readable, response.Metadata?.sha256, what)
   }
 
+  /**
+   * Large files to a local file: parallel ranged GETs on plain sockets,
+   * each written at its position, hashed in order as the file fills
+   * (fetch.ts). Over https the SDK's streamed read serves instead.
+   */
+  readsInto(entry: Entry): boolean {
+    return this.access !== undefined && entry.type === 'file' && (entry.size ?? 0) >= PARALLEL_READ_FROM && !/^https:/i.test(this.access.endpoint ?? 'https:')
+  }
+
+  async readInto(path: string, sink: FileSink, options: ReadOptions & {onProgress?: (bytes: number) => void} = {}): Promise<Partial<Record<HashName, string>>> {
+    const what = `cannot read ${path}`
+    const at = locate(path)
+    if (!at || at.key === '' || !this.access) throw new UsageError(`${what}: is a directory`)
+    return fetchObject(this.access, at.bucket, at.key, sink, {
+      what,
+      signal: options.signal,
+      onProgress: (bytes) => {
+        sink.wrote(bytes)
+        options.onProgress?.(bytes)
+      },
+    })
+  }
+
   /** The body, checked at its end against the sha256 stored with the object when there is one. */
   private verified(body: Readable, sha256: string | undefined, what: string): Readable {
     if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256)) return body
@@ -426,5 +455,12 @@ export const createS3Backend: BackendFactory = async (settings) => {
     maxAttempts: Math.min(settings.retries, 2) + 1,
     requestHandler: {httpAgent: {keepAlive: true, maxSockets: 32}, httpsAgent: {keepAlive: true, maxSockets: 32}, connectionTimeout: 10_000},
   })
-  return new S3Backend(client)
+  const access: S3Access = {
+    endpoint: settings.s3Endpoint,
+    region: settings.s3Region ?? 'us-east-1',
+    forcePathStyle: settings.s3ForcePathStyle ?? settings.s3Endpoint !== undefined,
+    accessKeyId,
+    secretAccessKey,
+  }
+  return new S3Backend(client, access)
 }
