@@ -82,6 +82,7 @@ function fetchRange(
   sink: FileSink,
   onWritten: (range: Range, bytes: number) => void,
   shared: Shared,
+  onSegment: (data: Buffer, position: number) => void,
 ): {head: Promise<Head>; done: Promise<void>} {
   const what = `bytes ${range.start}-${range.end}`
   const free = Array.from({length: SEGMENTS}, () => Buffer.allocUnsafe(SEGMENT))
@@ -133,6 +134,7 @@ function fetchRange(
     const at = position
     const entry = {end: at + length - range.start, done: false}
     range.writes.push(entry)
+    onSegment(segment.subarray(0, length), at)
     writing++
     shared.writing++
     position += length
@@ -275,7 +277,12 @@ interface Shared {
   onIdle?: () => void
 }
 
-/** Hashes the file from its start as far as it is written in order, reading it back (from the page cache) in one pass. */
+/**
+ * Hashes the file from its start in one pass, in order: bytes that come
+ * next in order are hashed from memory as they are written; the rest (a
+ * later range that was ahead) are read back from the file (the page cache)
+ * once everything before them is written.
+ */
 class OrderedHash {
   private readonly hash = createHash('sha256')
   private readonly buffer = Buffer.allocUnsafe(SEGMENT)
@@ -284,6 +291,14 @@ class OrderedHash {
   private running: Promise<void> | undefined
 
   constructor(private readonly fd: number) {}
+
+  /** Bytes about to be written at `position`: hashed from memory when they are the next in order and no read back is running. */
+  offer(data: Buffer, position: number): void {
+    if (this.running || position !== this.hashed) return
+    this.hash.update(data)
+    this.hashed += data.length
+    if (this.target < this.hashed) this.target = this.hashed
+  }
 
   /** The file is written up to `end`: hash up to there in the background. */
   advance(end: number): void {
@@ -333,7 +348,7 @@ export interface FetchOptions {
  * the first is pinned to the first reply's ETag (If-Match), so a replaced
  * object fails the read instead of mixing two versions. When the object
  * carries its SHA-256 (`x-amz-meta-sha256`) the file is hashed in order as
- * it fills (read back from the page cache) and a mismatch is an
+ * it fills (OrderedHash) and a mismatch is an
  * IntegrityError. Memory: STREAMS × SEGMENTS segments of 1 MiB.
  */
 export async function fetchObject(access: S3Access, bucket: string, key: string, sink: FileSink, options: FetchOptions): Promise<Digests> {
@@ -359,7 +374,7 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
     const get = (start: number, end: number, extra: Record<string, string>) => {
       const range: Range = {start, end, durable: 0, writes: []}
       ranges.push(range)
-      return fetchRange(target, signRequest(access, 'GET', target, extra), range, sink, onWritten, shared)
+      return fetchRange(target, signRequest(access, 'GET', target, extra), range, sink, onWritten, shared, (data, position) => hasher?.offer(data, position))
     }
 
     // The first range's head says the size, the ETag and the hash; the others start once it has come.
