@@ -182,6 +182,32 @@ export interface StorageAdapter {
 
   /** Has the backend fetch `url` by itself into `path`; resolves once the file is stored (Yandex: `POST /resources/upload?url=`). */
   fetchUrl?(url: string, path: string): Promise<void>
+
+  /**
+   * Reads a whole file into an open local file at positions (parallel
+   * ranged reads, no reassembly in memory), verifying it against the
+   * file's own hash where it has one; resolves with the digests it
+   * checked. Used by a transfer to a destination with `writeFrom`, for
+   * files for which `readsInto` says yes.
+   */
+  readInto?(path: string, sink: FileSink, options?: ReadOptions & {onProgress?: (bytes: number) => void}): Promise<Partial<Record<HashName, string>>>
+
+  /** True when `readInto` serves this file (its size, the endpoint's protocol). */
+  readsInto?(entry: Entry): boolean
+
+  /**
+   * Stores a file that `fill` writes at positions into a temporary file
+   * (the local backend), then checks `expect` against the digests `fill`
+   * returns and moves it into place as `write` does.
+   */
+  writeFrom?(path: string, fill: (sink: FileSink) => Promise<Partial<Record<HashName, string>>>, options?: WriteOptions): Promise<Entry>
+}
+
+/** A temporary file open for reading and writing at positions (node:fs calls on `fd`), which `readInto` fills. */
+export interface FileSink {
+  readonly fd: number
+  /** Says that `bytes` more are written (the owner paces its background flushes by it). */
+  wrote(bytes: number): void
 }
 
 /** One item in a trash: `path` is where it was (`/a/b`), `id` the trash's own name for it. */

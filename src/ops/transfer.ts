@@ -245,6 +245,26 @@ async function copyFile(
         expect: {md5: source.md5, sha256: source.sha256},
         prepared: ahead.write,
       }
+      if (dst.adapter.writeFrom && src.adapter.readInto && src.adapter.readsInto?.(source)) {
+        // Parallel ranged reads written at their positions into the destination's temporary file.
+        const reader = src.adapter
+        return await dst.adapter.writeFrom(
+          final,
+          async (sink) => {
+            const digests = await reader.readInto!(src.path, sink, {
+              entry: source,
+              onProgress: (bytes) => {
+                moved += bytes
+                progress.advance(bytes)
+              },
+            })
+            received?.()
+            return digests
+          },
+          writeOptions,
+        )
+      }
+
       const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read})
       if (ahead.read) {
         // The source's link is resolved already: the destination gets ready while its data request is answered.

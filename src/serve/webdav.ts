@@ -420,9 +420,12 @@ export class WebDavServer {
       return
     }
 
-    const source = await this.options.adapter.openRead(path, {entry})
+    const adapter = this.options.adapter
+    // A backend with ranged reads reads only the bytes asked for; the others are read from the start and cut below.
+    const ranged = status === 206 && adapter.ranged === true
+    const source = await adapter.openRead(path, ranged ? {entry, range: {offset: start, count: end - start + 1}} : {entry})
     res.writeHead(status, headers)
-    if (status === 200) {
+    if (status === 200 || ranged) {
       await pipeline(source, res).catch((error: unknown) => {
         // The client hung up before the end: nothing to answer, nothing to log.
         if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' || !res.destroyed) throw error
@@ -430,7 +433,7 @@ export class WebDavServer {
       return
     }
 
-    // The adapters have no ranged reads: skip to `start` and stop after `end`.
+    // No ranged reads in this backend: skip to `start` and stop after `end`.
     let offset = 0
     const slice = new Transform({
       transform(chunk: Buffer, _encoding, callback) {

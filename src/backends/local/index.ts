@@ -1,16 +1,18 @@
 import {randomBytes} from 'node:crypto'
-import {createReadStream, createWriteStream, type Stats, type WriteStream} from 'node:fs'
-import fs from 'node:fs/promises'
+import {createReadStream, createWriteStream, type Stats} from 'node:fs'
+import type {Writable} from 'node:stream'
+import fs, {type FileHandle} from 'node:fs/promises'
 import nodePath from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import type {About, BackendFactory, Entry, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
+import type {About, BackendFactory, Entry, FileSink, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
 import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing.js'
 import {trackPartial} from '../../ops/interrupt.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
+import {BackgroundFlush, FileWriter} from './file-writer.js'
 
 /** Entries stat'ed at once while listing. */
 const STAT_BATCH = 64
@@ -162,16 +164,41 @@ export class LocalBackend implements StorageAdapter {
     await this.prepareDestination(path, Boolean(options.overwrite), what)
     const temp = this.tempPath(path)
     const untrack = trackPartial(temp)
-    let out: WriteStream | undefined
+    let out: Writable | undefined
     try {
       // A self-verifying source fails the pipeline on a mismatch by itself.
       const hashing = new HashingStream((total) => options.onProgress?.(total), isSelfVerifying(source) ? [] : namesIn(options.expect))
-      // flush: fsync'd on its own descriptor before it closes, so what is renamed into place is on disk.
-      out = createWriteStream(temp, {flags: 'wx', mode: 0o644, flush: true})
+      // Flushed to disk in the background as it grows and fsync'd at its end, so what is renamed into place is on disk.
+      out = new FileWriter(temp)
       await pipeline(source, hashing, out, {signal: options.signal})
       verifyDigests(what, hashing.digests(), options.expect)
     } catch (error) {
       await removeTemp(temp, out)
+      untrack()
+      throw mapFsError(error, what)
+    }
+
+    await this.commit(temp, path, Boolean(options.overwrite), what).finally(untrack)
+    return this.stat(path)
+  }
+
+  async writeFrom(path: string, fill: (sink: FileSink) => Promise<Partial<Record<HashName, string>>>, options: WriteOptions = {}): Promise<Entry> {
+    const what = `cannot write ${path}`
+    await this.prepareDestination(path, Boolean(options.overwrite), what)
+    const temp = this.tempPath(path)
+    const untrack = trackPartial(temp)
+    let handle: FileHandle | undefined
+    try {
+      // Read-write: the filler may read back what it wrote (to hash it in order).
+      handle = await fs.open(temp, 'wx+', 0o644)
+      const flush = new BackgroundFlush(handle.fd)
+      const digests = await fill({fd: handle.fd, wrote: (bytes) => flush.wrote(bytes)}).finally(() => flush.settled())
+      verifyDigests(what, digests, options.expect)
+      await flush.finish()
+      await handle.close()
+    } catch (error) {
+      await handle?.close().catch(() => {})
+      await fs.rm(temp, {force: true})
       untrack()
       throw mapFsError(error, what)
     }
@@ -252,7 +279,7 @@ export const createLocalBackend: BackendFactory = async (settings) => {
  * (and so created) the file: wait for the stream to close first, or the file
  * would appear after the removal and be left behind.
  */
-async function removeTemp(temp: string, out: WriteStream | undefined): Promise<void> {
+async function removeTemp(temp: string, out: Writable | undefined): Promise<void> {
   if (out && !out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()))
   await fs.rm(temp, {force: true})
 }

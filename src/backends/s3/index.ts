@@ -1,30 +1,26 @@
 import {createHash} from 'node:crypto'
 import {pipeline, type Readable, Transform, type TransformCallback} from 'node:stream'
 
-import {
-  AbortMultipartUploadCommand,
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListBucketsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3'
+import type {S3Client} from '@aws-sdk/client-s3'
 
-import type {BackendFactory, Entry, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
+import type {BackendFactory, Entry, FileSink, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
 import {AuthError, ConflictError, IntegrityError, NotFoundError, UsageError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {runPool} from '../../ops/pool.js'
-import {copyObject} from './copy.js'
+import {fetchObject} from './fetch.js'
 import {isMissing, mapS3Error} from './errors.js'
-import {PARALLEL_READ_FROM, readRanges} from './read.js'
-import {uploadObject} from './upload.js'
+import {HeadAgents, headObject} from './head.js'
+import {PARALLEL_READ_FROM} from './sizes.js'
+import type {S3Access} from './sigv4.js'
+
+type Sdk = typeof import('@aws-sdk/client-s3')
+
+/** The SDK's module and a client made with it. */
+interface Connected {
+  sdk: Sdk
+  client: S3Client
+}
 
 /** Server-side copies and deletes in flight for a directory. */
 const TREE_CONCURRENCY = 8
@@ -79,13 +75,32 @@ export class S3Backend implements StorageAdapter {
   /** Directories made by this adapter that may hold nothing yet. */
   private readonly made = new Set<string>()
 
-  constructor(readonly client: S3Client) {}
+  private connecting: Promise<Connected> | undefined
+  private agents: HeadAgents | undefined
 
-  /** Sends one command, mapping its failure to the typed errors; `T` names the fields of the output the caller reads. */
-  private async send<T = unknown>(command: object, what: string, missing: 'file' | 'dir' = 'file'): Promise<T> {
+  /** `connect` loads the SDK and makes its client; `access` is what our own requests need (HEAD, the parallel download into a local file). */
+  constructor(
+    private readonly connect: () => Promise<Connected>,
+    private readonly access?: S3Access,
+  ) {}
+
+  /** The SDK and its client, loaded on first use: a download (HEAD and ranged GETs of our own) never needs them. */
+  private sdk(): Promise<Connected> {
+    this.connecting ??= this.connect()
+    return this.connecting
+  }
+
+  /** The SDK's client, loaded on first use. */
+  async client(): Promise<S3Client> {
+    return (await this.sdk()).client
+  }
+
+  /** Sends the command `make` builds from the SDK, mapping its failure to the typed errors; `T` names the fields of the output the caller reads. */
+  private async send<T = unknown>(make: (sdk: Sdk) => object, what: string, missing: 'file' | 'dir' = 'file'): Promise<T> {
+    const {sdk, client} = await this.sdk()
     try {
       // The SDK's per-command overloads do not type a command passed through a helper.
-      return (await this.client.send(command as never)) as T
+      return (await client.send(make(sdk) as never)) as T
     } catch (error) {
       throw mapS3Error(error, what, missing)
     }
@@ -104,7 +119,7 @@ export class S3Backend implements StorageAdapter {
     const what = `cannot list ${dir}`
     const at = locate(dir)
     if (!at) {
-      const {Buckets = []} = await this.send<{Buckets?: Array<{Name?: string; CreationDate?: Date}>}>(new ListBucketsCommand({}), what, 'dir')
+      const {Buckets = []} = await this.send<{Buckets?: Array<{Name?: string; CreationDate?: Date}>}>((s) => new s.ListBucketsCommand({}), what, 'dir')
       for (const bucket of Buckets) yield dirEntry(`/${bucket.Name}`, bucket.CreationDate?.toISOString() ?? null)
       return
     }
@@ -119,7 +134,7 @@ export class S3Backend implements StorageAdapter {
         Contents?: Array<{Key?: string; Size?: number; LastModified?: Date}>
         IsTruncated?: boolean
         NextContinuationToken?: string
-      }>(new ListObjectsV2Command({Bucket: at.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token}), what, 'dir')
+      }>((s) => new s.ListObjectsV2Command({Bucket: at.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token}), what, 'dir')
       for (const common of page.CommonPrefixes ?? []) {
         const name = common.Prefix!.slice(prefix.length, -1)
         any = true
@@ -154,23 +169,36 @@ export class S3Backend implements StorageAdapter {
 
   /** The object at a key, or undefined when there is none. */
   private async headObject(at: Location): Promise<Entry | undefined> {
-    try {
-      const head = await this.client.send(new HeadObjectCommand({Bucket: at.bucket, Key: at.key}))
-      const path = `/${at.bucket}/${at.key}`
-      const entry: Entry = {name: baseName(path), path, type: 'file', size: head.ContentLength ?? 0, modified: head.LastModified?.toISOString() ?? null}
-      const sha256 = head.Metadata?.sha256
-      if (sha256 && /^[0-9a-f]{64}$/.test(sha256)) entry.sha256 = sha256
-      return entry
-    } catch (error) {
-      if (isMissing(error)) return undefined
-      throw mapS3Error(error, `cannot stat /${at.bucket}/${at.key}`)
+    const path = `/${at.bucket}/${at.key}`
+    const what = `cannot stat ${path}`
+    let found: {size: number; modified: Date | undefined; metadata: Record<string, string | undefined>} | undefined
+    if (this.access) {
+      // A signed HEAD of our own: the SDK (hundreds of milliseconds to load) is not needed to stat.
+      this.agents ??= new HeadAgents()
+      found = await headObject(this.access, at.bucket, at.key, what, this.agents)
+    } else {
+      try {
+        const head = await this.send<{ContentLength?: number; LastModified?: Date; Metadata?: Record<string, string>}>(
+          (s) => new s.HeadObjectCommand({Bucket: at.bucket, Key: at.key}),
+          what,
+        )
+        found = {size: head.ContentLength ?? 0, modified: head.LastModified, metadata: head.Metadata ?? {}}
+      } catch (error) {
+        if (!isMissing((error as {cause?: unknown}).cause ?? error)) throw error
+      }
     }
+
+    if (!found) return undefined
+    const entry: Entry = {name: baseName(path), path, type: 'file', size: found.size, modified: found.modified?.toISOString() ?? null}
+    const sha256 = found.metadata.sha256
+    if (sha256 && /^[0-9a-f]{64}$/.test(sha256)) entry.sha256 = sha256
+    return entry
   }
 
   /** True when some key starts with `key/` (a missing bucket is NotFoundError('dir')). */
   private async prefixHoldsAnything(at: Location, what: string): Promise<boolean> {
     const page = await this.send<{KeyCount?: number; Contents?: unknown[]}>(
-      new ListObjectsV2Command({Bucket: at.bucket, Prefix: at.key === '' ? '' : `${at.key}/`, MaxKeys: 1}),
+      (s) => new s.ListObjectsV2Command({Bucket: at.bucket, Prefix: at.key === '' ? '' : `${at.key}/`, MaxKeys: 1}),
       what,
       'dir',
     )
@@ -179,7 +207,8 @@ export class S3Backend implements StorageAdapter {
 
   private async bucketExists(bucket: string, what: string): Promise<boolean> {
     try {
-      await this.client.send(new HeadBucketCommand({Bucket: bucket}))
+      const {sdk, client} = await this.sdk()
+      await client.send(new sdk.HeadBucketCommand({Bucket: bucket}))
       return true
     } catch (error) {
       if (isMissing(error)) return false
@@ -208,7 +237,7 @@ export class S3Backend implements StorageAdapter {
     if (!at) throw new ConflictError(`${what}: the root exists`)
     if (at.key === '') {
       if (await this.bucketExists(at.bucket, what)) throw new ConflictError(`${what}: bucket already exists`)
-      await this.send(new CreateBucketCommand({Bucket: at.bucket}), what)
+      await this.send((s) => new s.CreateBucketCommand({Bucket: at.bucket}), what)
       return dirEntry(path)
     }
 
@@ -225,7 +254,7 @@ export class S3Backend implements StorageAdapter {
     if (!at) throw new UsageError('refusing to remove the root directory')
     const entry = await this.stat(path)
     if (entry.type === 'file') {
-      await this.send(new DeleteObjectCommand({Bucket: at.bucket, Key: at.key}), what)
+      await this.send((s) => new s.DeleteObjectCommand({Bucket: at.bucket, Key: at.key}), what)
       return
     }
 
@@ -234,7 +263,7 @@ export class S3Backend implements StorageAdapter {
     this.forget(path)
     if (at.key === '') {
       await this.abortUploads(at.bucket, what)
-      await this.send(new DeleteBucketCommand({Bucket: at.bucket}), what)
+      await this.send((s) => new s.DeleteBucketCommand({Bucket: at.bucket}), what)
     }
   }
 
@@ -244,7 +273,7 @@ export class S3Backend implements StorageAdapter {
     let token: string | undefined
     do {
       const page = await this.send<{Contents?: Array<{Key?: string; Size?: number}>; IsTruncated?: boolean; NextContinuationToken?: string}>(
-        new ListObjectsV2Command({Bucket: at.bucket, Prefix: prefix, ContinuationToken: token}),
+        (s) => new s.ListObjectsV2Command({Bucket: at.bucket, Prefix: prefix, ContinuationToken: token}),
         what,
         'dir',
       )
@@ -259,7 +288,7 @@ export class S3Backend implements StorageAdapter {
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return
       const result = await this.send<{Errors?: Array<{Key?: string; Code?: string; Message?: string}>}>(
-        new DeleteObjectsCommand({Bucket: at.bucket, Delete: {Objects: batch, Quiet: true}}),
+        (s) => new s.DeleteObjectsCommand({Bucket: at.bucket, Delete: {Objects: batch, Quiet: true}}),
         what,
       )
       batch = []
@@ -278,11 +307,11 @@ export class S3Backend implements StorageAdapter {
   /** Aborts the multipart uploads left in a bucket, so it can be deleted. */
   private async abortUploads(bucket: string, what: string): Promise<void> {
     const {Uploads = []} = await this.send<{Uploads?: Array<{Key?: string; UploadId?: string}>}>(
-      new ListMultipartUploadsCommand({Bucket: bucket}),
+      (s) => new s.ListMultipartUploadsCommand({Bucket: bucket}),
       what,
     )
     for (const upload of Uploads) {
-      await this.send(new AbortMultipartUploadCommand({Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId}), what)
+      await this.send((s) => new s.AbortMultipartUploadCommand({Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId}), what)
     }
   }
 
@@ -292,13 +321,15 @@ export class S3Backend implements StorageAdapter {
     if (!at || at.key === '') throw new UsageError(`${what}: is a directory`)
     const known = options.entry?.path === path && options.entry.type === 'file' ? options.entry.size : null
     if (known !== null && known >= PARALLEL_READ_FROM) {
-      const {body, metadata} = await readRanges(this.client, at.bucket, at.key, known, what, options.signal)
+      const {readRanges} = await import('./read.js')
+      const {body, metadata} = await readRanges(await this.client(), at.bucket, at.key, known, what, options.signal)
       return this.verified(body, metadata.sha256, what)
     }
 
     let response
     try {
-      response = await this.client.send(new GetObjectCommand({Bucket: at.bucket, Key: at.key}), {abortSignal: options.signal})
+      const {sdk, client} = await this.sdk()
+      response = await client.send(new sdk.GetObjectCommand({Bucket: at.bucket, Key: at.key}), {abortSignal: options.signal})
     } catch (error) {
       if (!isMissing(error) || (error as {name?: string}).name === 'NoSuchBucket') throw mapS3Error(error, what, 'dir')
       if (this.madeUnder(path) || (await this.prefixHoldsAnything(at, what))) throw new UsageError(`${what}: is a directory`)
@@ -306,6 +337,29 @@ export class S3Backend implements StorageAdapter {
     }
 
     return this.verified(response.Body as Readable, response.Metadata?.sha256, what)
+  }
+
+  /**
+   * Large files to a local file: parallel ranged GETs on plain sockets,
+   * each written at its position, hashed in order as the file fills
+   * (fetch.ts). Over https the SDK's streamed read serves instead.
+   */
+  readsInto(entry: Entry): boolean {
+    return this.access !== undefined && entry.type === 'file' && (entry.size ?? 0) >= PARALLEL_READ_FROM && !/^https:/i.test(this.access.endpoint ?? 'https:')
+  }
+
+  async readInto(path: string, sink: FileSink, options: ReadOptions & {onProgress?: (bytes: number) => void} = {}): Promise<Partial<Record<HashName, string>>> {
+    const what = `cannot read ${path}`
+    const at = locate(path)
+    if (!at || at.key === '' || !this.access) throw new UsageError(`${what}: is a directory`)
+    return fetchObject(this.access, at.bucket, at.key, sink, {
+      what,
+      signal: options.signal,
+      onProgress: (bytes) => {
+        sink.wrote(bytes)
+        options.onProgress?.(bytes)
+      },
+    })
   }
 
   /** The body, checked at its end against the sha256 stored with the object when there is one. */
@@ -325,7 +379,8 @@ export class S3Backend implements StorageAdapter {
       throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
     }
 
-    const {size, sha256} = await uploadObject(this.client, at.bucket, at.key, source, options, what)
+    const {uploadObject} = await import('./upload.js')
+    const {size, sha256} = await uploadObject(await this.client(), at.bucket, at.key, source, options, what)
     return {name: baseName(path), path, type: 'file', size, modified: new Date().toISOString(), sha256}
   }
 
@@ -359,17 +414,18 @@ export class S3Backend implements StorageAdapter {
     const to = await this.checkDestination(src, dst, options, what)
     if (entry.type === 'file') {
       try {
-        await copyObject(this.client, from, to, entry.size ?? 0, entry.sha256)
+        const {copyObject} = await import('./copy.js')
+        await copyObject(await this.client(), from, to, entry.size ?? 0, entry.sha256)
       } catch (error) {
         throw mapS3Error(error, what, 'dir')
       }
 
-      if (move) await this.send(new DeleteObjectCommand({Bucket: from.bucket, Key: from.key}), what)
+      if (move) await this.send((s) => new s.DeleteObjectCommand({Bucket: from.bucket, Key: from.key}), what)
       return {...entry, name: baseName(dst), path: dst, sha256: entry.sha256}
     }
 
     if (to.key === '' && !(await this.bucketExists(to.bucket, what))) {
-      await this.send(new CreateBucketCommand({Bucket: to.bucket}), what)
+      await this.send((s) => new s.CreateBucketCommand({Bucket: to.bucket}), what)
     }
 
     const fromPrefix = from.key === '' ? '' : `${from.key}/`
@@ -379,7 +435,8 @@ export class S3Backend implements StorageAdapter {
       const key = toPrefix + object.Key.slice(fromPrefix.length)
       // CopyObject keeps the metadata (the sha256); only a > 5 GiB copy needs it passed on.
       const sha256 = object.Size > 5 * 1024 ** 3 ? (await this.headObject({bucket: from.bucket, key: object.Key}))?.sha256 : undefined
-      await copyObject(this.client, {bucket: from.bucket, key: object.Key}, {bucket: to.bucket, key}, object.Size, sha256)
+      const {copyObject} = await import('./copy.js')
+      await copyObject(await this.client(), {bucket: from.bucket, key: object.Key}, {bucket: to.bucket, key}, object.Size, sha256)
       moved.push({Key: object.Key})
     })
     if (failures.length > 0) throw mapS3Error(failures[0].error, what, 'dir')
@@ -388,14 +445,15 @@ export class S3Backend implements StorageAdapter {
     if (move) {
       await this.deleteTree(from, what)
       this.forget(src)
-      if (from.key === '') await this.send(new DeleteBucketCommand({Bucket: from.bucket}), what)
+      if (from.key === '') await this.send((s) => new s.DeleteBucketCommand({Bucket: from.bucket}), what)
     }
 
     return dirEntry(dst)
   }
 
   async close(): Promise<void> {
-    this.client.destroy()
+    this.agents?.destroy()
+    if (this.connecting) (await this.connecting.catch(() => undefined))?.client.destroy()
   }
 }
 
@@ -412,19 +470,31 @@ export const createS3Backend: BackendFactory = async (settings) => {
     throw new UsageError(`S3_ENDPOINT must be an http:// or https:// URL, not "${settings.s3Endpoint}"`)
   }
 
-  // The SDK warns on every run that its releases after January 2027 need Node 22; this build pins its version.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
-  const client = new S3Client({
+  const access: S3Access = {
     endpoint: settings.s3Endpoint,
     region: settings.s3Region ?? 'us-east-1',
     forcePathStyle: settings.s3ForcePathStyle ?? settings.s3Endpoint !== undefined,
-    credentials: {accessKeyId, secretAccessKey},
-    // radosgw (and other S3 services) reject the SDK's default streamed CRC checksums.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    // The SDK retries throttling and 5xx itself; transfers retry whole files on top (--retries).
-    maxAttempts: Math.min(settings.retries, 2) + 1,
-    requestHandler: {httpAgent: {keepAlive: true, maxSockets: 32}, httpsAgent: {keepAlive: true, maxSockets: 32}, connectionTimeout: 10_000},
-  })
-  return new S3Backend(client)
+    accessKeyId,
+    secretAccessKey,
+  }
+  const connect = async (): Promise<Connected> => {
+    // The SDK warns on every run that its releases after January 2027 need Node 22; this build pins its version.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+    const sdk = await import('@aws-sdk/client-s3')
+    const client = new sdk.S3Client({
+      endpoint: settings.s3Endpoint,
+      region: access.region,
+      forcePathStyle: access.forcePathStyle,
+      credentials: {accessKeyId, secretAccessKey},
+      // radosgw (and other S3 services) reject the SDK's default streamed CRC checksums.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK retries throttling and 5xx itself; transfers retry whole files on top (--retries).
+      maxAttempts: Math.min(settings.retries, 2) + 1,
+      requestHandler: {httpAgent: {keepAlive: true, maxSockets: 32}, httpsAgent: {keepAlive: true, maxSockets: 32}, connectionTimeout: 10_000},
+    })
+    return {sdk, client}
+  }
+
+  return new S3Backend(connect, access)
 }

@@ -3,11 +3,9 @@ import {Readable} from 'node:stream'
 
 import {mapS3Error} from './errors.js'
 
-/** Range size and ranges in flight of a parallel read: about 4 × 8 MiB buffered at most. */
-export const RANGE_SIZE = 8 * 1024 * 1024
+import {RANGE_SIZE} from './sizes.js'
+
 const RANGES_IN_FLIGHT = 4
-/** Files from this size on are read as parallel ranges (rclone's multi-thread download does the same from 250 MiB). */
-export const PARALLEL_READ_FROM = 4 * RANGE_SIZE
 
 export interface RangedRead {
   body: Readable

@@ -1,0 +1,428 @@
+import {createHash} from 'node:crypto'
+import fs from 'node:fs'
+import net from 'node:net'
+
+import type {FileSink} from '../adapter.js'
+import {IntegrityError, TemporaryError} from '../errors.js'
+import type {Digests} from '../hashing.js'
+import {mapS3Error} from './errors.js'
+import {objectTarget, type ObjectTarget, type S3Access, signRequest} from './sigv4.js'
+
+/** Bytes per ranged GET: small enough that the in-order hash follows closely, large enough that requests are few. */
+export const FETCH_RANGE = 16 * 1024 * 1024
+/** Ranged GETs in flight (rclone's --multi-thread-streams default). */
+const STREAMS = 4
+/** Socket reads land in segments of this size, written to the file at their position once full. */
+const SEGMENT = 1024 * 1024
+/** Segments per stream: one filling, the rest being written. */
+const SEGMENTS = 4
+/** A connection that says nothing for this long has failed. */
+const IDLE_MS = 30_000
+/** Error bodies kept (the XML with the S3 error code). */
+const ERROR_BODY_MAX = 64 * 1024
+
+interface Head {
+  status: number
+  headers: Map<string, string>
+}
+
+/** What the SDK's errors look like, so mapS3Error reads ours the same way. */
+class S3ResponseError extends Error {
+  constructor(
+    readonly name: string,
+    message: string,
+    readonly $metadata: {httpStatusCode: number},
+  ) {
+    super(message)
+  }
+}
+
+/** An error reply: the S3 code and message from its XML body, else the status. */
+function responseError(head: Head, body: Buffer): S3ResponseError {
+  const text = body.toString('utf8')
+  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? (head.status === 404 ? 'NotFound' : `Http${head.status}`)
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? `HTTP ${head.status}`
+  return new S3ResponseError(code, message, {httpStatusCode: head.status})
+}
+
+function parseHead(text: string): Head {
+  const lines = text.split('\r\n')
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0])
+  if (!status) throw new TemporaryError(`not an HTTP reply: ${JSON.stringify(lines[0].slice(0, 80))}`)
+  const headers = new Map<string, string>()
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':')
+    if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim())
+  }
+
+  return {status: Number(status[1]), headers}
+}
+
+/** A range of the object and how much of it is in the file, in order from its start. */
+interface Range {
+  start: number
+  end: number
+  /** Bytes from `start` written to the file (every write before them completed). */
+  durable: number
+  /** Ends of the writes submitted, in order, and whether each completed. */
+  writes: Array<{end: number; done: boolean}>
+}
+
+/**
+ * One ranged GET on its own connection, its body read straight into a few
+ * reused segments (net's `onread`: no buffer allocated per read, which is
+ * most of what Node's HTTP client costs at these rates) and written to the
+ * file at its position. Resolves with the reply's head once it has come,
+ * and `done` once every byte of the range is in the file.
+ */
+function fetchRange(
+  target: ObjectTarget,
+  headers: Record<string, string>,
+  range: Range,
+  sink: FileSink,
+  onWritten: (range: Range, bytes: number) => void,
+  shared: Shared,
+  onSegment: (data: Buffer, position: number) => void,
+): {head: Promise<Head>; done: Promise<void>} {
+  const what = `bytes ${range.start}-${range.end}`
+  const free = Array.from({length: SEGMENTS}, () => Buffer.allocUnsafe(SEGMENT))
+  let current = free.pop()!
+  let fill = 0
+  let position = range.start
+  let remaining = -1 // body bytes still to come; -1 while the head is read
+  let headBytes: Buffer[] = []
+  let errorHead: Head | undefined
+  let errorBody: Buffer[] = []
+  let errorRemaining = Number.POSITIVE_INFINITY
+  let writing = 0
+  let paused = false
+  let failed: Error | undefined
+  let resolveHead!: (head: Head) => void
+  let rejectHead!: (error: Error) => void
+  let resolveDone!: () => void
+  let rejectDone!: (error: Error) => void
+  const head = new Promise<Head>((resolve, reject) => {
+    resolveHead = resolve
+    rejectHead = reject
+  })
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve
+    rejectDone = reject
+  })
+  head.catch(() => {})
+  done.catch(() => {})
+
+  const fail = (error: Error): void => {
+    if (failed) return
+    failed = error
+    socket.destroy()
+    rejectHead(error)
+    rejectDone(error)
+  }
+
+  const finishIfDone = (): void => {
+    if (!failed && remaining === 0 && writing === 0) {
+      socket.destroy()
+      resolveDone()
+    }
+  }
+
+  /** Writes the filled part of the current segment at its position and takes a free one. */
+  const flush = (): void => {
+    const segment = current
+    const length = fill
+    const at = position
+    const entry = {end: at + length - range.start, done: false}
+    range.writes.push(entry)
+    onSegment(segment.subarray(0, length), at)
+    writing++
+    shared.writing++
+    position += length
+    fill = 0
+    fs.write(sink.fd, segment, 0, length, at, (error) => {
+      writing--
+      shared.writing--
+      if (shared.writing === 0) shared.onIdle?.()
+      free.push(segment)
+      if (error) {
+        fail(Object.assign(error, {inFile: true}))
+        return
+      }
+
+      entry.done = true
+      while (range.writes.length > 0 && range.writes[0].done) range.durable = range.writes.shift()!.end
+      onWritten(range, length)
+      if (paused && !failed) {
+        // `current` is free and is the socket's buffer already.
+        paused = false
+        socket.resume()
+      }
+
+      finishIfDone()
+    })
+    // Reading stops while no segment is free (see onBody), so there is one.
+    current = free.pop()!
+  }
+
+  const onBody = (bytes: number): boolean => {
+    fill += bytes
+    remaining -= bytes
+    if (remaining < 0) {
+      fail(new TemporaryError(`the reply to ${what} is longer than asked`))
+      return false
+    }
+
+    if (fill === SEGMENT || remaining === 0) flush()
+    if (remaining === 0) {
+      finishIfDone()
+      return false
+    }
+
+    // The last free segment is the next read's: stop reading until a write completes.
+    if (free.length === 0) {
+      paused = true
+      return false
+    }
+
+    return true
+  }
+
+  const onErrorBody = (bytes: Buffer): boolean => {
+    if (errorBody.reduce((n, b) => n + b.length, 0) < ERROR_BODY_MAX) errorBody.push(bytes)
+    errorRemaining -= bytes.length
+    if (errorRemaining <= 0) fail(responseError(errorHead!, Buffer.concat(errorBody)))
+    return !failed
+  }
+
+  const onHead = (head: Head): void => {
+    const length = Number(head.headers.get('content-length'))
+    if (head.status !== 206 && head.status !== 200) {
+      errorHead = head
+      if (Number.isSafeInteger(length)) errorRemaining = length
+      return
+    }
+
+    // 206 for the range asked (its end may be the object's, when smaller); 200 is the whole object, for a first range only.
+    const span = /^bytes (\d+)-(\d+)\/\d+$/.exec(head.headers.get('content-range') ?? '')
+    if (head.status === 206 ? !span || Number(span[1]) !== range.start || Number(span[2]) > range.end : range.start !== 0) {
+      fail(new TemporaryError(`the reply to ${what} is ${head.status} ${head.headers.get('content-range') ?? ''}`))
+      return
+    }
+
+    range.end = head.status === 206 ? Number(span![2]) : length - 1
+    if (length !== range.end - range.start + 1) {
+      fail(new TemporaryError(`the reply to ${what} has ${length} bytes`))
+      return
+    }
+
+    remaining = length
+    resolveHead(head)
+  }
+
+  const socket = net.connect({
+    host: target.hostname,
+    port: target.port,
+    onread: {
+      buffer: () => (remaining < 0 || errorHead ? current : current.subarray(fill)),
+      callback: (bytes: number, buffer: Uint8Array): boolean => {
+        if (failed) return false
+        if (errorHead) return onErrorBody(Buffer.from(buffer.subarray(0, bytes)))
+
+        if (remaining >= 0) return onBody(bytes)
+        // The head: kept aside until its blank line; what follows it is the body's start.
+        headBytes.push(Buffer.from(buffer.subarray(0, bytes)))
+        const all = Buffer.concat(headBytes)
+        const end = all.indexOf('\r\n\r\n')
+        if (end < 0) {
+          headBytes = [all]
+          if (all.length > 64 * 1024) fail(new TemporaryError('the reply head is too long'))
+          return !failed
+        }
+
+        try {
+          onHead(parseHead(all.subarray(0, end).toString('latin1')))
+        } catch (error) {
+          fail(error as Error)
+          return false
+        }
+
+        headBytes = []
+        const rest = all.subarray(end + 4)
+        if (errorHead) return rest.length === 0 && errorRemaining > 0 ? true : onErrorBody(Buffer.from(rest))
+        if (failed) return false
+        if (rest.length === 0) return true
+        rest.copy(current, 0)
+        return onBody(rest.length)
+      },
+    },
+  })
+  shared.sockets.add(socket)
+  socket.setNoDelay(true)
+  socket.setTimeout(IDLE_MS, () => fail(new TemporaryError(`${what}: no data for ${IDLE_MS / 1000} s`)))
+  socket.on('error', (error) => fail(error))
+  socket.on('close', () => {
+    shared.sockets.delete(socket)
+    if (errorHead) fail(responseError(errorHead, Buffer.concat(errorBody)))
+    else if (remaining !== 0) fail(new TemporaryError(`the connection closed before the end of ${what}`, {backendCode: 'ECONNRESET'}))
+  })
+  const request = {...headers, range: `bytes=${range.start}-${range.end}`}
+  socket.write(`GET ${target.path} HTTP/1.1\r\n${Object.entries(request).map(([name, value]) => `${name}: ${value}\r\n`).join('')}connection: close\r\n\r\n`)
+  return {head, done}
+}
+
+/** What the ranges of one object share: their connections and the writes in flight. */
+interface Shared {
+  sockets: Set<net.Socket>
+  writing: number
+  onIdle?: () => void
+}
+
+/**
+ * Hashes the file from its start in one pass, in order: bytes that come
+ * next in order are hashed from memory as they are written; the rest (a
+ * later range that was ahead) are read back from the file (the page cache)
+ * once everything before them is written.
+ */
+class OrderedHash {
+  private readonly hash = createHash('sha256')
+  private readonly buffer = Buffer.allocUnsafe(SEGMENT)
+  private hashed = 0
+  private target = 0
+  private running: Promise<void> | undefined
+
+  constructor(private readonly fd: number) {}
+
+  /** Bytes about to be written at `position`: hashed from memory when they are the next in order and no read back is running. */
+  offer(data: Buffer, position: number): void {
+    if (this.running || position !== this.hashed) return
+    this.hash.update(data)
+    this.hashed += data.length
+    if (this.target < this.hashed) this.target = this.hashed
+  }
+
+  /** The file is written up to `end`: hash up to there in the background. */
+  advance(end: number): void {
+    if (end <= this.target) return
+    this.target = end
+    this.running ??= this.run().finally(() => {
+      this.running = undefined
+    })
+    this.running.catch(() => {})
+  }
+
+  private async run(): Promise<void> {
+    while (this.hashed < this.target) {
+      const length = Math.min(this.buffer.length, this.target - this.hashed)
+      const read = await new Promise<number>((resolve, reject) =>
+        fs.read(this.fd, this.buffer, 0, length, this.hashed, (error, bytes) => (error ? reject(error) : resolve(bytes))),
+      )
+      if (read === 0) throw new Error(`short read back at ${this.hashed}`)
+      this.hash.update(this.buffer.subarray(0, read))
+      this.hashed += read
+    }
+  }
+
+  /** Resolves once no read is in flight. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running.catch(() => {})
+  }
+
+  async digest(size: number): Promise<string> {
+    this.advance(size)
+    while (this.running) await this.running
+    if (this.hashed !== size) throw new Error(`hashed ${this.hashed} of ${size} bytes`)
+    return this.hash.digest('hex')
+  }
+}
+
+export interface FetchOptions {
+  signal?: AbortSignal
+  onProgress?: (bytes: number) => void
+  /** `cannot read /b/k` for errors. */
+  what: string
+}
+
+/**
+ * Reads a whole object into `sink` (an open file, read-write) as ranged
+ * GETs, STREAMS at a time, each written at its position; every range after
+ * the first is pinned to the first reply's ETag (If-Match), so a replaced
+ * object fails the read instead of mixing two versions. When the object
+ * carries its SHA-256 (`x-amz-meta-sha256`) the file is hashed in order as
+ * it fills (OrderedHash) and a mismatch is an
+ * IntegrityError. Memory: STREAMS × SEGMENTS segments of 1 MiB.
+ */
+export async function fetchObject(access: S3Access, bucket: string, key: string, sink: FileSink, options: FetchOptions): Promise<Digests> {
+  const target = objectTarget(access, bucket, key)
+  if (target.secure) throw new Error('fetchObject speaks plain http only')
+  const shared: Shared = {sockets: new Set(), writing: 0}
+  const abort = (): void => {
+    for (const socket of shared.sockets) socket.destroy(new TemporaryError(`${options.what}: aborted`))
+  }
+
+  let hasher: OrderedHash | undefined
+  options.signal?.addEventListener('abort', abort, {once: true})
+  try {
+    const ranges: Range[] = []
+    let frontier = 0
+    const onWritten = (_range: Range, bytes: number): void => {
+      options.onProgress?.(bytes)
+      while (frontier < ranges.length && ranges[frontier].durable === ranges[frontier].end - ranges[frontier].start + 1) frontier++
+      const prefix = frontier < ranges.length ? ranges[frontier].start + ranges[frontier].durable : (ranges.at(-1)?.end ?? -1) + 1
+      hasher?.advance(prefix)
+    }
+
+    const get = (start: number, end: number, extra: Record<string, string>) => {
+      const range: Range = {start, end, durable: 0, writes: []}
+      ranges.push(range)
+      return fetchRange(target, signRequest(access, 'GET', target, extra), range, sink, onWritten, shared, (data, position) => hasher?.offer(data, position))
+    }
+
+    // The first range's head says the size, the ETag and the hash; the others start once it has come.
+    const first = get(0, FETCH_RANGE - 1, {})
+    let head: Head
+    try {
+      head = await first.head
+    } catch (error) {
+      // A range past the end of a smaller object, or any other refusal: the caller's size was stale.
+      throw mapS3Error(error, options.what)
+    }
+
+    const size = head.status === 206 ? Number(/\/(\d+)$/.exec(head.headers.get('content-range') ?? '')?.[1]) : ranges[0].end + 1
+    if (!Number.isSafeInteger(size)) throw new TemporaryError(`${options.what}: no object size in the reply`)
+    const etag = head.headers.get('etag')
+    const sha256 = head.headers.get('x-amz-meta-sha256')
+    const verify = sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)
+    if (verify) hasher = new OrderedHash(sink.fd)
+    let next = ranges[0].end + 1
+    let stopped = false
+    const stream = async (): Promise<void> => {
+      while (next < size && !stopped) {
+        const start = next
+        next = Math.min(size, start + FETCH_RANGE)
+        await get(start, next - 1, etag ? {'if-match': etag} : {}).done
+      }
+    }
+
+    // The first failure stops the others at once (they then fail as aborted: the first is the one to report).
+    let firstError: unknown
+    const failFast = (error: unknown): void => {
+      firstError ??= error
+      stopped = true
+      abort()
+    }
+
+    await Promise.all([first.done.then(stream), ...Array.from({length: STREAMS - 1}, stream)].map((p) => p.catch(failFast)))
+    if (firstError !== undefined) throw (firstError as {inFile?: boolean}).inFile ? firstError : mapS3Error(firstError, options.what)
+
+    if (!verify) return {}
+    const got = await hasher!.digest(size)
+    if (got !== sha256) throw new IntegrityError(`${options.what}: sha256 mismatch (expected ${sha256}, got ${got})`)
+    return {sha256: got}
+  } finally {
+    options.signal?.removeEventListener('abort', abort)
+    abort()
+    // The caller closes the file next: no write or read of ours may still be queued on its descriptor.
+    if (shared.writing > 0) await new Promise<void>((resolve) => (shared.onIdle = resolve))
+    await hasher?.settled()
+  }
+}

@@ -1,0 +1,130 @@
+import {createCipheriv, createHash} from 'node:crypto'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {CreateBucketCommand, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {expect} from 'chai'
+
+import type {StorageAdapter} from '../../../src/backends/adapter.js'
+import {AuthError, IntegrityError, NotFoundError} from '../../../src/backends/errors.js'
+import {LocalBackend} from '../../../src/backends/local/index.js'
+import {createS3Backend} from '../../../src/backends/s3/index.js'
+import {runCli} from '../../helpers/cli.js'
+import {type Radosgw, sharedRadosgw} from '../../helpers/radosgw.js'
+
+const MiB = 1024 * 1024
+const BUCKET = `fetch-${process.pid}-${Date.now().toString(36)}`
+
+/** Deterministic bytes (AES-CTR of zeros under a seed). */
+function seeded(size: number, seed: string): Buffer {
+  const cipher = createCipheriv('aes-128-ctr', createHash('sha256').update(seed).digest().subarray(0, 16), Buffer.alloc(16))
+  return cipher.update(Buffer.alloc(size))
+}
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
+
+describe('s3: parallel ranged download into a local file (fetch.ts)', function () {
+  this.timeout(120_000)
+  let gateway: Radosgw
+  let client: S3Client
+  let adapter: StorageAdapter
+  let dir: string
+  let env: Record<string, string>
+  // Past one range (16 MiB) several times, the last one short: 3.5 ranges.
+  const body = seeded(56 * MiB + 3, 'fetch')
+
+  const settings = (secret: string) => ({
+    retries: 0,
+    retryBaseMs: 1,
+    yandexApiUrl: '',
+    localRoot: '',
+    dataDir: '',
+    s3Endpoint: gateway.endpoint,
+    s3AccessKeyId: gateway.accessKeyId,
+    s3SecretAccessKey: secret,
+    log: () => {},
+  })
+
+  before(async function () {
+    this.timeout(240_000)
+    gateway = await sharedRadosgw()
+    client = new S3Client({
+      endpoint: gateway.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: {accessKeyId: gateway.accessKeyId, secretAccessKey: gateway.secretAccessKey},
+    })
+    await client.send(new CreateBucketCommand({Bucket: BUCKET}))
+    await client.send(new PutObjectCommand({Bucket: BUCKET, Key: 'good.bin', Body: body, Metadata: {sha256: sha256(body)}}))
+    // Another tool's object: no hash to check against.
+    await client.send(new PutObjectCommand({Bucket: BUCKET, Key: 'plain.bin', Body: body}))
+    const tampered = Buffer.from(body)
+    tampered[40 * MiB] ^= 1
+    await client.send(new PutObjectCommand({Bucket: BUCKET, Key: 'tampered.bin', Body: tampered, Metadata: {sha256: sha256(body)}}))
+    adapter = await createS3Backend(settings(gateway.secretAccessKey))
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 's3-fetch-'))
+    env = {...gateway.env, HOME: dir}
+  })
+
+  after(async () => {
+    await adapter?.remove(`/${BUCKET}`, {recursive: true}).catch(() => {})
+    await adapter?.close?.()
+    client?.destroy()
+    if (dir) await fs.rm(dir, {recursive: true, force: true})
+  })
+
+  it('serves large files over http only, and small ones not at all', async () => {
+    const entry = await adapter.stat(`/${BUCKET}/good.bin`)
+    expect(adapter.readsInto?.(entry)).to.equal(true)
+    expect(adapter.readsInto?.({...entry, size: 4 * MiB})).to.equal(false)
+    const https = await createS3Backend({...settings(gateway.secretAccessKey), s3Endpoint: 'https://127.0.0.1:1'})
+    expect(https.readsInto?.(entry)).to.equal(false)
+    await https.close?.()
+  })
+
+  it('downloads through the CLI identical, verified, with progress summing to the size', async () => {
+    const target = path.join(dir, 'good.bin')
+    const result = await runCli(['download', `s3:/${BUCKET}/good.bin`, target], {env})
+    expect(result.code, result.stderr).to.equal(0)
+    expect(sha256(await fs.readFile(target))).to.equal(sha256(body))
+    let progress = 0
+    const local = new LocalBackend(dir)
+    const entry = await local.writeFrom!('/direct.bin', (sink) =>
+      adapter.readInto!(`/${BUCKET}/good.bin`, sink, {onProgress: (bytes) => (progress += bytes)}),
+    )
+    expect(entry.size).to.equal(body.length)
+    expect(progress).to.equal(body.length)
+    expect(sha256(await fs.readFile(path.join(dir, 'direct.bin')))).to.equal(sha256(body))
+  })
+
+  it("reads another tool's object (no stored hash) unverified, identical", async () => {
+    const target = path.join(dir, 'plain.bin')
+    const result = await runCli(['download', `s3:/${BUCKET}/plain.bin`, target], {env})
+    expect(result.code, result.stderr).to.equal(0)
+    expect(sha256(await fs.readFile(target))).to.equal(sha256(body))
+  })
+
+  it('refuses a large object whose content does not match its stored sha256, leaving no file and no temporary file', async () => {
+    const sub = await fs.mkdtemp(path.join(dir, 'tampered-'))
+    const result = await runCli(['download', `s3:/${BUCKET}/tampered.bin`, path.join(sub, 'tampered.bin'), '--retries', '0'], {env})
+    expect(result.code).to.equal(1)
+    expect(result.stderr).to.match(/sha256 mismatch/)
+    expect(await fs.readdir(sub)).to.deep.equal([])
+    const local = new LocalBackend(sub)
+    const failed = await local.writeFrom!('/direct.bin', (sink) => adapter.readInto!(`/${BUCKET}/tampered.bin`, sink)).catch((error: unknown) => error)
+    expect(failed).to.be.instanceOf(IntegrityError)
+    expect(await fs.readdir(sub)).to.deep.equal([])
+  })
+
+  it('maps the replies of the plain client: a missing key is NotFoundError, a wrong secret AuthError', async () => {
+    const local = new LocalBackend(dir)
+    const missing = await local.writeFrom!('/missing.bin', (sink) => adapter.readInto!(`/${BUCKET}/missing.bin`, sink)).catch((error: unknown) => error)
+    expect(missing).to.be.instanceOf(NotFoundError)
+    const wrong = await createS3Backend(settings('not-the-secret'))
+    const denied = await local.writeFrom!('/denied.bin', (sink) => wrong.readInto!(`/${BUCKET}/good.bin`, sink)).catch((error: unknown) => error)
+    await wrong.close?.()
+    expect(denied).to.be.instanceOf(AuthError)
+    expect((await fs.readdir(dir)).filter((name) => /missing|denied|partial/.test(name))).to.deep.equal([])
+  })
+})
