@@ -9,6 +9,7 @@ import type {About, BackendFactory, Entry, ReadOptions, RemoveOptions, StorageAd
 import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing.js'
+import {recycleWhenWritten} from '../recycle.js'
 import {trackPartial} from '../../ops/interrupt.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 
@@ -167,7 +168,8 @@ export class LocalBackend implements StorageAdapter {
       // A self-verifying source fails the pipeline on a mismatch by itself.
       const hashing = new HashingStream((total) => options.onProgress?.(total), isSelfVerifying(source) ? [] : namesIn(options.expect))
       // flush: fsync'd on its own descriptor before it closes, so what is renamed into place is on disk.
-      out = createWriteStream(temp, {flags: 'wx', mode: 0o644, flush: true})
+      // Each chunk written goes back to a source that lent it (a cluster download's recycled piece buffers).
+      out = recycleWhenWritten(createWriteStream(temp, {flags: 'wx', mode: 0o644, flush: true}))
       await pipeline(source, hashing, out, {signal: options.signal})
       verifyDigests(what, hashing.digests(), options.expect)
     } catch (error) {
