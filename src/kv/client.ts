@@ -8,7 +8,7 @@ import net from 'node:net'
 
 import Parser from 'redis-parser'
 
-import {encodeCommand, type Arg, type Encoded} from './resp.js'
+import {type BufferPool, encodeCommand, type Arg, type Encoded} from './resp.js'
 
 /** A decoded reply: bulk and simple strings as Buffers, integers as numbers, nil as null. */
 export type RespValue = null | number | Buffer | RespValue[]
@@ -43,6 +43,45 @@ export interface RespClientOptions {
   connectTimeoutMs?: number
   /** Fail the connection when commands are pending and nothing arrives for this long (default 15000 ms). */
   idleTimeoutMs?: number
+  /**
+   * Bulk replies of at least `pool.minBytes` are read into buffers from this
+   * pool instead of fresh ones (a fresh large buffer costs a page fault per
+   * 4 KiB). The caller may hand such a reply back with `pool.release()` once
+   * nothing uses it any more; one it keeps is simply collected.
+   */
+  pool?: BufferPool
+}
+
+/** The one private field of `redis-parser` the pooled bulk reads rely on. */
+interface ParserInternals {
+  buffer: Buffer | null
+}
+
+let contract: boolean | undefined
+
+/**
+ * Whether the installed `redis-parser` keeps the partial reply it holds in
+ * its `buffer` field, null exactly when it holds none (true of 3.x). The
+ * pooled bulk reads (RespClientOptions.pool) may only start a reply of their
+ * own at a reply boundary, which they learn from that field; it is not
+ * public API, so it is checked once here, on a real parser, before any
+ * client uses it. If an upgrade changes it, this returns false, pooling
+ * stays off (every reply goes through the parser, as without a pool), and
+ * test/kv/client.test.ts fails loudly.
+ */
+export function parserBufferContract(): boolean {
+  if (contract !== undefined) return contract
+  const replies: unknown[] = []
+  const parser = new Parser({returnBuffers: true, returnReply: (reply) => replies.push(reply), returnError: () => {}})
+  const field = () => (parser as unknown as ParserInternals).buffer
+  const idleAtStart = 'buffer' in parser && field() === null
+  parser.execute(Buffer.from('$5\r\nab'))
+  const heldMidReply = Buffer.isBuffer(field())
+  parser.execute(Buffer.from('cde\r\n+OK\r\n'))
+  const idleAfter = field() === null
+  const parsed = replies.length === 2 && String(replies[0]) === 'abcde' && String(replies[1]) === 'OK'
+  contract = idleAtStart && heldMidReply && idleAfter && parsed
+  return contract
 }
 
 /** The outcome of one command: a failure (RespReplyError or RespConnectionError), or its reply. */
@@ -62,12 +101,17 @@ export class RespClient {
   private failure: Error | null = null
   private readonly closeListeners: Array<(error: Error) => void> = []
   private readonly timer: NodeJS.Timeout
+  private readonly pool: BufferPool | undefined
+  /** A large bulk reply being read into a pooled buffer, past its header. */
+  private bulk: {target: Buffer; filled: number; trailer: number} | null = null
 
   private constructor(socket: net.Socket, options: RespClientOptions) {
     this.host = options.host
     this.port = options.port
     this.path = options.path
     this.socket = socket
+    // Pooled reads rely on one private field of redis-parser: without it (another version) they stay off.
+    this.pool = options.pool && parserBufferContract() ? options.pool : undefined
     const idle = options.idleTimeoutMs ?? 15_000
     this.parser = new Parser({
       returnBuffers: true,
@@ -78,7 +122,7 @@ export class RespClient {
     if (options.path === undefined) socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => {
       this.lastActivity = Date.now()
-      this.parser.execute(chunk)
+      this.receive(chunk)
     })
     socket.on('error', (error) => this.fail(new RespConnectionError(`connection to ${this.address} failed: ${error.message}`, {cause: error})))
     socket.on('close', () => this.fail(new RespConnectionError(`connection to ${this.address} closed`)))
@@ -174,6 +218,58 @@ export class RespClient {
   /** Closes the connection; pending commands fail. */
   close(): void {
     this.fail(new RespConnectionError(`connection to ${this.address} closed`))
+  }
+
+  /**
+   * Feeds a chunk to the reply parser, except that a large bulk reply which
+   * starts at a reply boundary is copied straight into a pooled buffer
+   * (`redis-parser` would assemble it in fresh memory).
+   */
+  private receive(chunk: Buffer): void {
+    let offset = 0
+    while (offset < chunk.length) {
+      const bulk = this.bulk
+      if (bulk && bulk.filled < bulk.target.length) {
+        const n = Math.min(bulk.target.length - bulk.filled, chunk.length - offset)
+        chunk.copy(bulk.target, bulk.filled, offset, offset + n)
+        bulk.filled += n
+        offset += n
+      } else if (bulk) {
+        // The CRLF after the bulk's bytes.
+        if (chunk[offset] !== (bulk.trailer === 0 ? 13 : 10)) {
+          this.fail(new RespConnectionError(`bad reply from ${this.address}: a bulk reply does not end in CRLF`))
+          return
+        }
+
+        offset++
+        if (++bulk.trailer === 2) {
+          this.bulk = null
+          this.settle(bulk.target, null)
+        }
+      } else if (this.pool && chunk[offset] === 36 && this.parserIdle()) {
+        const header = this.bulkHeader(chunk, offset)
+        if (header === null) break
+        this.bulk = {target: this.pool.take(header.length), filled: 0, trailer: 0}
+        offset = header.next
+      } else break
+    }
+
+    if (offset < chunk.length) this.parser.execute(offset === 0 ? chunk : chunk.subarray(offset))
+  }
+
+  /** A complete `$N\r\n` header at `offset` with N worth pooling, or null (the parser then takes the reply as usual). */
+  private bulkHeader(chunk: Buffer, offset: number): {length: number; next: number} | null {
+    const end = chunk.indexOf(13, offset)
+    if (end === -1 || end - offset > 16 || end + 1 >= chunk.length || chunk[end + 1] !== 10) return null
+    const text = chunk.toString('latin1', offset + 1, end)
+    if (!/^\d+$/.test(text)) return null
+    const length = Number(text)
+    return length >= this.pool!.minBytes ? {length, next: end + 2} : null
+  }
+
+  /** Whether `redis-parser` holds no partial reply (see parserBufferContract). */
+  private parserIdle(): boolean {
+    return (this.parser as unknown as ParserInternals).buffer === null
   }
 
   private settle(value: RespValue, error: Error | null): void {

@@ -71,6 +71,8 @@ export type Dispatch = (args: Buffer[], session: Session) => Encoded | Promise<E
 const TOO_LARGE = error(`ERR value too large (max ${MAX_VALUE_BYTES} bytes)`)
 /** Stop reading from a client with this many replies owed, until they drain. */
 const MAX_IN_FLIGHT = 4096
+/** Reply parts above this are reported to `written` (smaller ones are never pooled). */
+const WRITTEN_MIN_BYTES = 64 * 1024
 
 interface Slot {
   done: boolean
@@ -80,8 +82,12 @@ interface Slot {
 /** Replies up to this size that are ready together are joined into one buffer (one write, no writev). */
 const JOIN_LIMIT = 64 * 1024
 
-/** Serves RESP on an accepted socket until it closes; large bulk arguments come from `pool` when given. */
-export function serveConnection(socket: net.Socket, dispatch: Dispatch, pool?: BufferPool): void {
+/**
+ * Serves RESP on an accepted socket until it closes; large bulk arguments
+ * come from `pool` when given. `written` is told of every large part of a
+ * reply once the socket has written it (and holds it no longer).
+ */
+export function serveConnection(socket: net.Socket, dispatch: Dispatch, pool?: BufferPool, written?: (part: Buffer) => void): void {
   const parser = new RequestParser({pool})
   const session: Session = {db: 0}
   const slots: Slot[] = []
@@ -90,9 +96,13 @@ export function serveConnection(socket: net.Socket, dispatch: Dispatch, pool?: B
   let paused = false
   socket.setNoDelay(true)
 
+  const writePart = (part: Buffer): void => {
+    if (written && part.length > WRITTEN_MIN_BYTES) socket.write(part, () => written(part))
+    else socket.write(part)
+  }
   const write = (reply: Encoded): void => {
-    if (Array.isArray(reply)) for (const part of reply) socket.write(part)
-    else socket.write(reply)
+    if (Array.isArray(reply)) for (const part of reply) writePart(part)
+    else writePart(reply)
   }
 
   const flush = (): void => {

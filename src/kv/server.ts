@@ -56,6 +56,8 @@ export class KvServer {
   private readonly clock = new HybridClock()
   /** Buffers for incoming pieces, recycled once XPUT has written them (see BufferPool). */
   private readonly pool = new BufferPool()
+  /** Buffers for large values read for a reply (pieces), recycled once the socket has written them. */
+  private readonly readPool = new BufferPool()
 
   constructor(options: KvServerOptions) {
     this.options = options
@@ -121,7 +123,7 @@ export class KvServer {
   private accept(socket: net.Socket): void {
     this.sockets.add(socket)
     socket.on('close', () => this.sockets.delete(socket))
-    serveConnection(socket, (args, session) => this.dispatch(args, session), this.pool)
+    serveConnection(socket, (args, session) => this.dispatch(args, session), this.pool, (part) => this.readPool.release(part))
   }
 
   private dispatch(args: Buffer[], _session: Session): Encoded | Promise<Encoded> | Later {
@@ -137,7 +139,7 @@ export class KvServer {
       case 'XVER':
         return arity(args, 2) ?? this.xver(args[1])
       case 'GET':
-        return arity(args, 2) ?? this.store.getValue(args[1]).then((value) => bulk(value ?? null))
+        return arity(args, 2) ?? this.store.getValue(args[1], this.readPool).then((value) => bulk(value ?? null))
       case 'PING':
         return args.length > 1 ? bulk(args[1]) : PONG
       case 'SELECT':
@@ -205,11 +207,11 @@ export class KvServer {
     return simple('OK')
   }
 
-  /** `[version, tomb, value]`: at once from the cache, else after a LevelDB read. */
+  /** `[version, tomb, value]`: at once from the cache (small values), else after a LevelDB read, large values into the read pool. */
   private xget(key: Buffer): Encoded | Promise<Encoded> {
     const cached = this.store.cachedRecord(key)
     if (cached) return encodeRecord(cached)
-    return this.store.getRecord(key).then((record) => (record ? encodeRecord(record) : NULL_BULK))
+    return this.store.getRecord(key, this.readPool).then((record) => (record ? encodeRecord(record) : NULL_BULK))
   }
 
   private xver(key: Buffer): Encoded | Promise<Encoded> {

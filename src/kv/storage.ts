@@ -25,6 +25,7 @@
 import {ClassicLevel} from 'classic-level'
 
 import {BLOB_MIN_BYTES, BlobStore} from './blobs.js'
+import type {BufferPool} from './resp.js'
 import {BUCKETS, bucketOf, murmur3} from './ring.js'
 import {HEADER_BYTES, decodeHeader, encodeHeader, newer, versionTime, type Versioned} from './versions.js'
 
@@ -213,8 +214,9 @@ export class ServerStore {
     return Buffer.from(this.digest.buffer, this.digest.byteOffset, this.digest.byteLength)
   }
 
-  async getValue(key: Buffer): Promise<Buffer | undefined> {
-    return (await this.getRecord(key))?.value ?? undefined
+  /** A key's value; a large one (a blob) read into a buffer from `pool` when given (see getRecord). */
+  async getValue(key: Buffer, pool?: BufferPool): Promise<Buffer | undefined> {
+    return (await this.getRecord(key, pool))?.value ?? undefined
   }
 
   /** The record of a key if it is in the read cache (small values only), without a LevelDB read. */
@@ -229,7 +231,12 @@ export class ServerStore {
     return header ? decodeHeader(header) : null
   }
 
-  async getRecord(key: Buffer): Promise<StoredRecord | null> {
+  /**
+   * A key's header and value. With `pool`, a value kept in a blob is read
+   * into a buffer from it; blobs are never cached, so that buffer belongs to
+   * the caller alone, who may hand it back to the pool once done with it.
+   */
+  async getRecord(key: Buffer, pool?: BufferPool): Promise<StoredRecord | null> {
     const id = key.toString('latin1')
     const cached = this.cache.get(id)
     if (cached) return cached
@@ -241,7 +248,7 @@ export class ServerStore {
       const entry = decodeHeader(header)
       if (header[0] === BLOB_FLAG) {
         const size = value && value.length === 8 ? Number(value.readBigUInt64BE(0)) : -1
-        const data = size < 0 ? null : await this.blobs.read(this.blobs.name(key, entry.version), size)
+        const data = size < 0 ? null : await this.blobs.read(this.blobs.name(key, entry.version), size, pool)
         if (data) return {...entry, value: data}
         if (attempt < 3) continue
         throw new Error(`ERR the value of this key at version ${entry.version} is missing on this server`)

@@ -1,4 +1,5 @@
 import {RespClient, RespConnectionError, RespReplyError, type RespValue} from '../../kv/client.js'
+import {BufferPool} from '../../kv/resp.js'
 import {Ring} from '../../kv/ring.js'
 import {parseClusterInfo} from '../../kv/status.js'
 import {ConflictError, TemporaryError} from '../errors.js'
@@ -74,6 +75,8 @@ const asBuffer = (value: RespValue): Buffer | null => (value === null ? null : B
 export class RespClusterStore implements ClusterStore {
   private readonly pools = new Map<number, Promise<RespClient>[]>()
   private readonly direct = new Map<string, Promise<RespClient>>()
+  /** Pieces read straight from servers land in these recycled buffers (see recycle()). */
+  private readonly piecePool = new BufferPool(256 * 1024, 24)
   private turn = 0
   private map: PlacementMap | null = null
   private mapLoading: Promise<PlacementMap | null> | null = null
@@ -86,8 +89,8 @@ export class RespClusterStore implements ClusterStore {
     private readonly capacityProbe?: () => Promise<{total: number | null; free: number | null}>,
   ) {}
 
-  private async connectTo(address: string, db?: number): Promise<RespClient> {
-    const client = await RespClient.connect({...parseAddress(address), connectTimeoutMs: 3000, idleTimeoutMs: 30_000})
+  private async connectTo(address: string, db?: number, pool?: BufferPool): Promise<RespClient> {
+    const client = await RespClient.connect({...parseAddress(address), connectTimeoutMs: 3000, idleTimeoutMs: 30_000, pool})
     if (db !== undefined) await client.call('SELECT', db)
     return client
   }
@@ -239,7 +242,7 @@ export class RespClusterStore implements ClusterStore {
     let pending = this.direct.get(slot)
     const client = pending ? await pending.catch(() => undefined) : undefined
     if (client && !client.closed) return client
-    pending = this.connectTo(address)
+    pending = this.connectTo(address, undefined, this.piecePool)
     this.direct.set(slot, pending)
     pending.catch(() => {
       if (this.direct.get(slot) === pending) this.direct.delete(slot)
@@ -323,6 +326,11 @@ export class RespClusterStore implements ClusterStore {
       if (error instanceof RespConnectionError) this.invalidateMap()
       throw error
     }
+  }
+
+  /** Takes back a value readFrom() returned, once nothing uses it any more. */
+  recycle(buffer: Buffer): void {
+    this.piecePool.release(buffer)
   }
 
   capacity(): Promise<{total: number | null; free: number | null}> {

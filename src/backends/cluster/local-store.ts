@@ -15,6 +15,7 @@ import {statfs} from 'node:fs/promises'
 
 import {globToRegExp} from '../../kv/glob.js'
 import {KeyLock} from '../../kv/key-lock.js'
+import type {BufferPool} from '../../kv/resp.js'
 import type {ClusterStatus} from '../../kv/status.js'
 import type {ServerStore} from '../../kv/storage.js'
 import {HybridClock} from '../../kv/versions.js'
@@ -137,6 +138,12 @@ export class LocalClusterStore implements ClusterStore {
 
   readFrom(_address: string, db: number, key: string): Promise<Buffer | null> {
     return this.get(db, key)
+  }
+
+  /** Like get(), a large value (a piece) read into a buffer from `pool`, which the caller may hand back once done with it. */
+  async getPooled(db: number, key: string, pool: BufferPool): Promise<Buffer | null> {
+    const record = await this.engine.getRecord(internalKey(db, key), pool)
+    return record && !record.tomb ? (record.value ?? Buffer.alloc(0)) : null
   }
 
   async capacity(): Promise<{total: number | null; free: number | null}> {

@@ -4,6 +4,7 @@ import {Readable} from 'node:stream'
 import {BufferPool} from '../../kv/resp.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
+import {markRecyclable} from '../recycle.js'
 import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
 import type {ClusterStore} from './store.js'
@@ -165,6 +166,8 @@ export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, h
         ranking.record(address, Date.now() - started)
         return data
       }
+
+      if (data) store.recycle?.(data)
     } catch {
       // Dead, stalled or wrong: the next replica is asked.
     }
@@ -202,6 +205,8 @@ export function downloadPieces(store: ClusterStore, manifest: Manifest, what: st
         const piece = await window.shift()!
         if (next < manifest.pieces.length) fetchNext()
         whole.update(piece)
+        // The consumer that writes it to a file hands it back for the next pieces (see recycle.ts).
+        if (store.recycle) markRecyclable(piece, (buffer) => store.recycle!(buffer))
         yield piece
       }
     } finally {

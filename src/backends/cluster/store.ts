@@ -34,6 +34,8 @@ export interface ClusterStore {
   locate(db: number, key: string): Promise<string[]>
   /** Reads a key straight from one server, bypassing the router; null when that server does not have it. */
   readFrom(address: string, db: number, key: string): Promise<Buffer | null>
+  /** Takes back a buffer readFrom() returned, for reuse, once nothing uses it any more (optional). */
+  recycle?(buffer: Buffer): void
   /** Free and total bytes of the servers' disks, where the cluster can tell. */
   capacity(): Promise<{total: number | null; free: number | null}>
   close(): Promise<void>

@@ -10,6 +10,7 @@ import type {About, BackendFactory, Entry, FileSink, HashName, ReadOptions, Remo
 import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing.js'
+import {recycleWhenWritten} from '../recycle.js'
 import {trackPartial} from '../../ops/interrupt.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {BackgroundFlush, FileWriter} from './file-writer.js'
@@ -169,7 +170,8 @@ export class LocalBackend implements StorageAdapter {
       // A self-verifying source fails the pipeline on a mismatch by itself.
       const hashing = new HashingStream((total) => options.onProgress?.(total), isSelfVerifying(source) ? [] : namesIn(options.expect))
       // Flushed to disk in the background as it grows and fsync'd at its end, so what is renamed into place is on disk.
-      out = new FileWriter(temp)
+      // Each chunk written goes back to a source that lent it (a cluster download's recycled piece buffers).
+      out = recycleWhenWritten(new FileWriter(temp))
       await pipeline(source, hashing, out, {signal: options.signal})
       verifyDigests(what, hashing.digests(), options.expect)
     } catch (error) {

@@ -1,0 +1,60 @@
+import {expect} from 'chai'
+import net from 'node:net'
+
+import {RespClient, RespReplyError, parserBufferContract, type RespValue} from '../../src/kv/client.js'
+import {BufferPool} from '../../src/kv/resp.js'
+
+/** A server that answers the first bytes it receives with `parts`, one write each, each after the previous one left. */
+async function cannedServer(parts: Buffer[]): Promise<{port: number; close: () => void}> {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true)
+    socket.once('data', async () => {
+      for (const part of parts) {
+        await new Promise<void>((resolve) => socket.write(part, () => resolve()))
+        await new Promise((resolve) => setTimeout(resolve, 1))
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {port: (server.address() as net.AddressInfo).port, close: () => server.close()}
+}
+
+const WIRE = Buffer.from('$10\r\n0123456789\r\n+OK\r\n$-1\r\n-ERR bad thing\r\n$3\r\nabc\r\n*2\r\n$9\r\nabcdefghi\r\n:5\r\n$12\r\nhello world!\r\n')
+
+async function replies(parts: Buffer[], pool: BufferPool): Promise<Array<RespValue | string>> {
+  const server = await cannedServer(parts)
+  const client = await RespClient.connect({host: '127.0.0.1', port: server.port, pool})
+  try {
+    const calls = Array.from({length: 7}, () => client.call('X').catch((error: unknown) => (error instanceof RespReplyError ? `error ${error.message}` : Promise.reject(error))))
+    return await Promise.all(calls)
+  } finally {
+    client.close()
+    server.close()
+  }
+}
+
+describe('kv RESP client', () => {
+  it('finds in the installed redis-parser the private field pooled reads rely on (an upgrade that changes it fails here)', () => {
+    // Without it the client silently falls back to unpooled replies; this test is what makes the change loud.
+    expect(parserBufferContract()).to.equal(true)
+  })
+
+  it('reads large bulk replies into pooled buffers, whatever the split, and every other reply as before', async function () {
+    this.timeout(60_000)
+    const want = ['0123456789', 'OK', null, 'error ERR bad thing', 'abc', ['abcdefghi', 5], 'hello world!']
+    const text = (value: RespValue | string): unknown =>
+      Buffer.isBuffer(value) ? value.toString() : Array.isArray(value) ? value.map((item) => text(item)) : value
+    const splits: Buffer[][] = [[...WIRE].map((byte) => Buffer.from([byte]))]
+    for (let cut = 1; cut < WIRE.length; cut++) splits.push([WIRE.subarray(0, cut), WIRE.subarray(cut)])
+    for (const parts of splits) {
+      const pool = new BufferPool(8, 4)
+      const got = await replies(parts, pool)
+      expect(got.map((value) => text(value)), `split into ${parts.map((part) => part.length).join('+')}`).to.deep.equal(want)
+      // A large reply whose header arrived whole came from the pool: handed back, it is the memory the pool gives next.
+      if (parts[0].length < 5) continue
+      const large = got[0] as Buffer
+      pool.release(large)
+      expect(pool.take(10).buffer, `split into ${parts.map((part) => part.length).join('+')}`).to.equal(large.buffer)
+    }
+  })
+})
