@@ -137,10 +137,13 @@ class Holder {
   static async tryHold(dataDir: string, address: string, log: (line: string) => void): Promise<Holder | null> {
     const engine = new ServerStore(path.join(dataDir, 'server0'))
     try {
-      await engine.open()
+      // The scan of every header (digests, counts, the highest version,
+      // leftover blobs) waits for the first write: a command that only
+      // reads (ls, or a sync with nothing to do) skips it.
+      await engine.open({deferScan: true})
     } catch (failure) {
       if (isLocked(failure)) return null
-      // Opened but not readable (the header scan failed): let go of the lock before giving up.
+      // Opened but not usable: let go of the lock before giving up.
       await engine.close().catch(() => undefined)
       throw failure
     }
