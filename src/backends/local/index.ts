@@ -28,8 +28,11 @@ export class LocalBackend implements StorageAdapter {
   constructor(readonly root: string) {}
 
   private real(path: string): string {
-    // Paths are normalised by remote-path.ts, so joining cannot climb out of root.
-    return nodePath.join(this.root, path)
+    // Paths are normalised by remote-path.ts (absolute, no `.`, `..` or
+    // trailing slash), so joining cannot climb out of root, and plain
+    // concatenation is the join (path.join normalised again, per listed file).
+    if (this.root === '/' || this.root === '') return path
+    return path === '/' ? this.root : this.root + path
   }
 
   private toEntry(path: string, stats: Stats): Entry {
