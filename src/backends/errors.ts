@@ -142,3 +142,19 @@ export function exitCodeFor(error: unknown): ExitCode {
 export function isTemporary(error: unknown): error is TemporaryError {
   return error instanceof TemporaryError
 }
+
+/**
+ * Says what was being done in a typed error's message: `cannot copy A to B:
+ * <reason>`. A backend's own `cannot write B:` prefix gives way to the
+ * caller's wording, which names what the user asked for.
+ */
+export function addContext(error: unknown, context: string): unknown {
+  if (!(error instanceof DiskError) || error.message.startsWith(context + ':')) return error
+  // The backend's own "cannot write /x: " or "/x: " prefix gives way to the caller's wording.
+  const reason = error.message.replace(/^cannot [^:]*: /, '').replace(/^\/[^:]*: (?=.)/, (prefix) =>
+    context.includes(prefix.slice(0, -2)) ? '' : prefix,
+  )
+  const copy = error.withContext(context)
+  copy.message = `${context}: ${reason}`
+  return copy
+}

@@ -13,6 +13,9 @@
 /** Largest value (and any other bulk argument) the store accepts: 64 MiB. */
 export const MAX_VALUE_BYTES = 64 * 1024 * 1024
 
+/** Numbered databases, 0 to 15, as in Redis (SELECT); a command names its database first. */
+export const DATABASES = 16
+
 export interface RequestParserOptions {
   /** Bulk arguments above this are refused (the request is answered with an error). */
   maxBulk?: number

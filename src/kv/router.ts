@@ -17,7 +17,7 @@ import {RouterStore} from './hints.js'
 import {Membership} from './membership.js'
 import {NoServerError, Replicas, type ReadResult} from './replicas.js'
 import {KeyLock} from './key-lock.js'
-import {MAX_VALUE_BYTES, NULL_BULK, OK, PONG, array, bulk, error, integer, type Encoded} from './resp.js'
+import {DATABASES, MAX_VALUE_BYTES, NULL_BULK, OK, PONG, array, bulk, error, integer, type Encoded} from './resp.js'
 import {Ring} from './ring.js'
 import {HybridClock, LOGICAL_BITS, type Versioned} from './versions.js'
 
@@ -41,7 +41,8 @@ export interface KvRouterOptions {
   log?: (line: string) => void
 }
 
-export const DATABASES = 16
+// Defined beside the protocol, so that the embedded mode checks database numbers without loading the router.
+export {DATABASES}
 /** The database of file pieces (the cluster backend's PIECE_DB): the router counts their bytes in `# Stats`. */
 export const PIECE_DB = 2
 const DB_PREFIX = Array.from({length: DATABASES}, (_, db) => Buffer.from(`${db}:`))

@@ -120,6 +120,8 @@ export class ServerStore {
   private live = 0
   /** The largest version among the headers found at open (a new clock starts past it). */
   highestVersion = 0
+  /** The open-time header scan, once started. */
+  private scanned: Promise<void> | null = null
 
   constructor(dir: string, options: ServerStoreOptions = {}) {
     // Large values go to blob files (blobs.ts), so LevelDB holds headers and
@@ -142,10 +144,32 @@ export class ServerStore {
   /**
    * Opens the database, computes the digests and key count from it, and
    * removes blob files that no header names (a crash's leftovers), before
-   * any write can start a new one.
+   * any write can start a new one. With `deferScan` that scan (every header
+   * of the store) waits for the first write, purge or `scan()` call: a
+   * process that only reads (the embedded mode's `ls`, or a sync with
+   * nothing to do) never pays for it. Until then `digests()`, `liveKeys` and
+   * `highestVersion` are not known; call `scan()` before reading them.
    */
-  async open(): Promise<void> {
+  async open(options: {deferScan?: boolean} = {}): Promise<void> {
     await this.db.open()
+    if (!options.deferScan) await this.scan()
+    if (!this.sync) {
+      this.fsyncTimer = setInterval(() => {
+        if (!this.dirty || this.syncing) return
+        this.dirty = false
+        this.syncing = this.backgroundSync().finally(() => (this.syncing = null))
+      }, 1000)
+      this.fsyncTimer.unref()
+    }
+  }
+
+  /** The open-time scan of every header (see open), run once; writes wait for it. */
+  scan(): Promise<void> {
+    this.scanned ??= this.scanHeaders()
+    return this.scanned
+  }
+
+  private async scanHeaders(): Promise<void> {
     const blobs = new Set<string>()
     for await (const [hkey, header] of this.db.iterator({gte: Buffer.from('v'), lt: Buffer.from('w')})) {
       const key = hkey.subarray(3)
@@ -156,14 +180,6 @@ export class ServerStore {
       if (header[0] === BLOB_FLAG) blobs.add(this.blobs.name(key, entry.version))
     }
     await this.blobs.sweep(blobs)
-    if (!this.sync) {
-      this.fsyncTimer = setInterval(() => {
-        if (!this.dirty || this.syncing) return
-        this.dirty = false
-        this.syncing = this.backgroundSync().finally(() => (this.syncing = null))
-      }, 1000)
-      this.fsyncTimer.unref()
-    }
   }
 
   /**
@@ -316,6 +332,7 @@ export class ServerStore {
   /** Drops tombstones issued before `before` (ms since epoch). Returns how many. */
   purgeTombstones(before: number): Promise<number> {
     const job = this.chain.then(async () => {
+      await this.scan()
       const ops: Array<{type: 'del'; key: Buffer}> = []
       for await (const [hkey, header] of this.db.iterator({gte: Buffer.from('v'), lt: Buffer.from('w')})) {
         const entry = decodeHeader(header)
@@ -349,6 +366,8 @@ export class ServerStore {
     if (writes.length === 0) return
     const created: string[] = []
     try {
+      // A store opened with deferScan learns its digests, counts and leftover blobs before its first write.
+      await this.scan()
       const keys = new Map<string, {key: Buffer; bucket: number; current: Current | null}>()
       const unknown: Array<{key: Buffer; bucket: number; current: Current | null}> = []
       for (const write of writes) {

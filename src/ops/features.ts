@@ -1,7 +1,6 @@
 import type {StorageAdapter, Trash} from '../backends/adapter.js'
-import {UsageError} from '../backends/errors.js'
+import {addContext, UsageError} from '../backends/errors.js'
 import type {Target} from './session.js'
-import {addContext} from './transfer.js'
 
 /** The optional features of DESIGN.md §15 a backend may lack: using one it lacks is a usage error (exit 2) saying so. */
 function lacking(adapter: StorageAdapter, what: string): UsageError {

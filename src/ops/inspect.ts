@@ -2,11 +2,10 @@ import {once} from 'node:events'
 import type {Readable} from 'node:stream'
 
 import type {Entry} from '../backends/adapter.js'
-import {UsageError} from '../backends/errors.js'
+import {addContext, UsageError} from '../backends/errors.js'
 import {type ByteRange, sliceStream} from '../backends/range.js'
 import {listTree} from './listing.js'
 import type {Target} from './session.js'
-import {addContext} from './transfer.js'
 
 /**
  * Writes a file's bytes, or the range `offset`..`offset+count`, to `out`:

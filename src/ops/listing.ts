@@ -1,7 +1,6 @@
 import type {Entry} from '../backends/adapter.js'
-import {ConflictError, NotFoundError} from '../backends/errors.js'
+import {addContext, ConflictError, NotFoundError} from '../backends/errors.js'
 import type {Target} from './session.js'
-import {addContext} from './transfer.js'
 
 /** A whole tree, keyed by the path relative to its root (`a/b.txt`). */
 export interface TreeListing {

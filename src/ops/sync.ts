@@ -57,15 +57,24 @@ export async function hashOf(target: Target, entry: Entry, name: HashName): Prom
  * destination is not older than the source).
  */
 export async function sameFile(src: Target, a: Entry, dst: Target, b: Entry, options: CompareOptions = {}): Promise<boolean> {
+  const known = sameByListing(a, b, Boolean(options.checksum))
+  if (known !== undefined) return known
+  const name: HashName = a.sha256 || b.sha256 ? 'sha256' : a.md5 || b.md5 ? 'md5' : 'sha256'
+  const [x, y] = await Promise.all([hashOf(src, a, name), hashOf(dst, b, name)])
+  return x === y
+}
+
+/**
+ * sameFile's answer from the two listings alone, without reading content:
+ * undefined when a hash must be computed first (`checksum`, and no hash
+ * both sides report). A sync with nothing to do decides every file here,
+ * in one loop, with no promise per file.
+ */
+function sameByListing(a: Entry, b: Entry, checksum: boolean): boolean | undefined {
   if (a.size !== b.size) return false
   const shared = sharedHash(a, b)
   if (shared) return a[shared]!.toLowerCase() === b[shared]!.toLowerCase()
-  if (options.checksum) {
-    const name: HashName = a.sha256 || b.sha256 ? 'sha256' : a.md5 || b.md5 ? 'md5' : 'sha256'
-    const [x, y] = await Promise.all([hashOf(src, a, name), hashOf(dst, b, name)])
-    return x === y
-  }
-
+  if (checksum) return undefined
   if (!a.modified || !b.modified) return true
   return Date.parse(b.modified) >= Date.parse(a.modified) - MODIFY_WINDOW_MS
 }
@@ -101,9 +110,19 @@ async function compareFiles(
   dstTree: TreeListing,
   options: CompareOptions,
 ): Promise<{changed: string[]; same: number}> {
-  const both = [...srcTree.files.keys()].filter((key) => dstTree.files.has(key)).sort()
+  const both: string[] = []
+  for (const key of srcTree.files.keys()) if (dstTree.files.has(key)) both.push(key)
+  both.sort()
   const changed = new Set<string>()
-  const failures = await runPool(both, options.concurrency ?? 8, async (key) => {
+  // Decided from the listings where possible; only files to hash go through the pool.
+  const toHash: string[] = []
+  for (const key of both) {
+    const same = sameByListing(srcTree.files.get(key)!, dstTree.files.get(key)!, Boolean(options.checksum))
+    if (same === undefined) toHash.push(key)
+    else if (!same) changed.add(key)
+  }
+
+  const failures = await runPool(toHash, options.concurrency ?? 8, async (key) => {
     const same = await sameFile(src, srcTree.files.get(key)!, dst, dstTree.files.get(key)!, options)
     if (!same) changed.add(key)
   })

@@ -2,7 +2,7 @@ import {pipeline, Transform, type Readable} from 'node:stream'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Entry, Prepared} from '../backends/adapter.js'
-import {DiskError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
+import {addContext, DiskError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
 import {isSelfVerifying, markSelfVerifying} from '../backends/hashing.js'
 import {isWithin, joinPath, parentOf} from '../backends/remote-path.js'
 import {backoffDelay} from '../backends/retry.js'
@@ -302,19 +302,6 @@ async function copyFile(
   }
 }
 
-/**
- * Says what was being done in a typed error's message: `cannot copy A to B:
- * <reason>`. A backend's own `cannot write B:` prefix gives way to the
- * caller's wording, which names what the user asked for.
- */
-export function addContext(error: unknown, context: string): unknown {
-  if (!(error instanceof DiskError) || error.message.startsWith(context + ':')) return error
-  // The backend's own "cannot write /x: " or "/x: " prefix gives way to the caller's wording.
-  const reason = error.message.replace(/^cannot [^:]*: /, '').replace(/^\/[^:]*: (?=.)/, (prefix) =>
-    context.includes(prefix.slice(0, -2)) ? '' : prefix,
-  )
-  const copy = error.withContext(context)
-  copy.message = `${context}: ${reason}`
-  return copy
-}
+// addContext lives beside DiskError, so that a command that only lists or stats need not load the transfer engine.
+export {addContext}
 

@@ -48,3 +48,59 @@ describe('local backend: a source that fails at once', () => {
     }
   })
 })
+
+describe('local backend: listing a tree in one walk (listRecursive)', () => {
+  let root: string
+  let adapter: LocalBackend
+
+  before(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-local-tree-'))
+    adapter = new LocalBackend(root)
+    // More names in one directory than one stat batch, nested directories, an empty one,
+    // a dangling link and a write in progress (both hidden, as from list).
+    await fs.mkdir(path.join(root, 'a', 'b', 'c'), {recursive: true})
+    await fs.mkdir(path.join(root, 'empty'))
+    for (let i = 0; i < 600; i++) await fs.writeFile(path.join(root, 'a', `f${i}.txt`), `file ${i}`)
+    await fs.writeFile(path.join(root, 'a', 'b', 'c', 'deep.txt'), 'deep')
+    await fs.writeFile(path.join(root, 'a', '.disk-client-0123456789ab.partial'), 'partial')
+    await fs.symlink(path.join(root, 'nowhere'), path.join(root, 'a', 'dangling'))
+  })
+
+  after(() => fs.rm(root, {recursive: true, force: true}))
+
+  /** Every entry below `dir`, directory by directory through `list`. */
+  async function walk(dir: string): Promise<string[]> {
+    const out: string[] = []
+    for await (const entry of adapter.list(dir)) {
+      out.push(`${entry.path} ${entry.type} ${entry.size} ${entry.modified}`)
+      if (entry.type === 'dir') out.push(...(await walk(entry.path)))
+    }
+    return out
+  }
+
+  it('gives what a walk by list gives, and list keeps its order by name', async () => {
+    const listed: string[] = []
+    for await (const entry of adapter.listRecursive('/')) listed.push(`${entry.path} ${entry.type} ${entry.size} ${entry.modified}`)
+    const walked = await walk('/')
+    expect(listed).to.have.length(600 + 5)
+    expect([...listed].sort()).to.deep.equal([...walked].sort())
+    expect(listed.some((line) => line.includes('partial') || line.includes('dangling'))).to.equal(false)
+    expect(listed).to.include(`/a/f599.txt file 8 ${(await fs.stat(path.join(root, 'a', 'f599.txt'))).mtime.toISOString()}`)
+    const names: string[] = []
+    for await (const entry of adapter.list('/a')) names.push(entry.name)
+    expect(names).to.deep.equal([...names].sort())
+  })
+
+  it('fails on a missing root or a file as root as list does', async () => {
+    const failure = async (dir: string) => {
+      try {
+        for await (const _ of adapter.listRecursive(dir)) void _
+      } catch (error) {
+        return error as Error & {reason?: string}
+      }
+      throw new Error(`listing ${dir} did not fail`)
+    }
+    expect((await failure('/missing')).constructor.name).to.equal('NotFoundError')
+    expect((await failure('/a/f1.txt')).reason).to.equal('not-directory')
+  })
+})

@@ -76,6 +76,8 @@ describe('start-up: what a command loads', function () {
       '/node_modules/dns-packet/',
       '/node_modules/cli-progress/',
       '/node_modules/semver/',
+      // oclif's glob stack (tinyglobby requires picomatch) loads only when commands are discovered without the manifest.
+      '/node_modules/picomatch/',
       '/node_modules/dotenv/',
       '/node_modules/@oclif/core/lib/config/',
       '/dist/backends/yandex/',
@@ -89,6 +91,14 @@ describe('start-up: what a command loads', function () {
     ]) {
       expect(uses(loaded, part), part).to.equal(false)
     }
+  })
+
+  it("renders a command's help with its examples: oclif's template engine loads when help needs it", async () => {
+    const {stdout, code, loaded} = await loadedBy(['ls', '--help'])
+    expect(code).to.equal(0)
+    expect(stdout).to.include('$ disk-client ls /photos --long')
+    expect(stdout).to.not.include('<%')
+    expect(uses(loaded, '/node_modules/picomatch/'), 'picomatch').to.equal(false)
   })
 
   it('reads .env from the working directory when there is one, real environment variables first', async () => {

@@ -84,6 +84,42 @@ describe('kv server storage: large values as blob files', () => {
     expect(store.liveKeys).to.equal(1)
   })
 
+  it('with deferScan, reads without scanning, and scans (sweep, digests, counts, highest version) before the first write', async () => {
+    const value = big()
+    await store.apply(key, 7, false, value)
+    await store.apply(Buffer.from('0:small'), 9, false, Buffer.from('tiny'))
+    const digests = Buffer.from(store.digests())
+    await store.close()
+    await mkdir(path.join(dir, 'blobs', 'ab'), {recursive: true})
+    const orphan = path.join(dir, 'blobs', 'ab', `${'ab'.padEnd(64, '0')}-1`)
+    await writeFile(orphan, 'orphan')
+    store = new ServerStore(dir)
+    await store.open({deferScan: true})
+    // Reads work at once; nothing is known or swept yet.
+    expect((await store.getValue(key))?.equals(value)).to.equal(true)
+    expect(await store.getHeader(Buffer.from('0:small'))).to.deep.equal({version: 9, tomb: false})
+    expect(store.highestVersion).to.equal(0)
+    expect(store.liveKeys).to.equal(0)
+    expect(await blobFiles(dir)).to.have.length(2)
+    // The first write runs the scan first: the orphan goes, the counts and digests are those of a full open.
+    expect(await store.apply(Buffer.from('0:other'), 3, false, Buffer.from('x'))).to.equal(true)
+    expect(store.highestVersion).to.equal(9)
+    expect(store.liveKeys).to.equal(3)
+    expect(await blobFiles(dir)).to.have.length(1)
+    await store.close()
+    store = new ServerStore(dir)
+    await store.open()
+    expect(store.liveKeys).to.equal(3)
+    // The scan ran once: the digests after the write equal a fresh open's, not the pre-write ones.
+    const reopened = Buffer.from(store.digests())
+    expect(reopened.equals(digests)).to.equal(false)
+    await store.close()
+    store = new ServerStore(dir)
+    await store.open({deferScan: true})
+    await store.scan()
+    expect(store.digests().equals(reopened)).to.equal(true)
+  })
+
   it('reports a damaged blob as an error, not as other bytes', async () => {
     await store.apply(key, 1, false, big())
     const [name] = await blobFiles(dir)

@@ -30,10 +30,9 @@ import net from 'node:net'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {RespClient, RespConnectionError, RespReplyError, type RespValue} from '../../kv/client.js'
+import type {RespClient, RespValue} from '../../kv/client.js'
 import {serveConnection} from '../../kv/connection.js'
-import {DATABASES} from '../../kv/router.js'
-import {BufferPool, NULL_BULK, OK, array, bulk, error, integer, type Encoded} from '../../kv/resp.js'
+import {BufferPool, DATABASES, NULL_BULK, OK, array, bulk, error, integer, type Encoded} from '../../kv/resp.js'
 import type {ClusterStatus} from '../../kv/status.js'
 import {ServerStore} from '../../kv/storage.js'
 import {ConflictError, TemporaryError, UsageError} from '../errors.js'
@@ -137,10 +136,13 @@ class Holder {
   static async tryHold(dataDir: string, address: string, log: (line: string) => void): Promise<Holder | null> {
     const engine = new ServerStore(path.join(dataDir, 'server0'))
     try {
-      await engine.open()
+      // The scan of every header (digests, counts, the highest version,
+      // leftover blobs) waits for the first write: a command that only
+      // reads (ls, or a sync with nothing to do) skips it.
+      await engine.open({deferScan: true})
     } catch (failure) {
       if (isLocked(failure)) return null
-      // Opened but not readable (the header scan failed): let go of the lock before giving up.
+      // Opened but not usable: let go of the lock before giving up.
       await engine.close().catch(() => undefined)
       throw failure
     }
@@ -247,6 +249,17 @@ class Holder {
   }
 }
 
+/**
+ * The RESP client, loaded when this process first attaches to a holder (a
+ * holder never needs it, nor redis-parser). Until then no error can be one
+ * of its errors.
+ */
+let clientModule: typeof import('../../kv/client.js') | undefined
+const isConnectionError = (failure: unknown): failure is Error =>
+  clientModule !== undefined && failure instanceof clientModule.RespConnectionError
+const isReplyError = (failure: unknown, code: string): boolean =>
+  clientModule !== undefined && failure instanceof clientModule.RespReplyError && failure.code === code
+
 const asBuffer = (value: RespValue): Buffer | null => (value === null ? null : Buffer.isBuffer(value) ? value : Buffer.from(String(value)))
 
 /** This process is attached to the holder: the operations go over its socket, pipelined. */
@@ -254,10 +267,13 @@ class Attached {
   constructor(readonly client: RespClient) {}
 
   static async tryAttach(address: string): Promise<Attached | null> {
+    // No socket file, no holder (an abstract socket has no file: always try).
+    if (!address.startsWith('\0') && !(await fs.lstat(address).catch(() => null))) return null
+    clientModule ??= await import('../../kv/client.js')
     try {
-      return new Attached(await RespClient.connect({host: 'embedded', port: 0, path: address, connectTimeoutMs: 2000, idleTimeoutMs: 60_000}))
+      return new Attached(await clientModule.RespClient.connect({host: 'embedded', port: 0, path: address, connectTimeoutMs: 2000, idleTimeoutMs: 60_000}))
     } catch (failure) {
-      if (failure instanceof RespConnectionError) return null
+      if (isConnectionError(failure)) return null
       throw failure
     }
   }
@@ -266,7 +282,7 @@ class Attached {
     try {
       return await this.client.call(...args)
     } catch (failure) {
-      if (failure instanceof RespReplyError && failure.code === 'NOSPACE') {
+      if (isReplyError(failure, 'NOSPACE')) {
         throw new ConflictError("no space left on the embedded cluster's disk", 'no-space', {backendCode: 'NOSPACE'})
       }
       throw failure
@@ -373,7 +389,7 @@ export class EmbeddedStore implements ClusterStore {
       try {
         return await remote(mode.attached, retried)
       } catch (failure) {
-        if (!(failure instanceof RespConnectionError) || this.closed) throw failure
+        if (!isConnectionError(failure) || this.closed) throw failure
         if (this.settled === mode) this.options.log?.(`embedded cluster: lost the holder (${failure.message}); finding the next one`)
         this.forget(mode)
         if (Date.now() > deadline) throw new TemporaryError(`embedded cluster unavailable: ${failure.message}`, {cause: failure})
@@ -411,7 +427,7 @@ export class EmbeddedStore implements ClusterStore {
           if (value !== null) args.push(value)
           return String(asBuffer(await remote.call(...args)))
         } catch (failure) {
-          if (!(failure instanceof RespReplyError && failure.code === 'CASFAIL')) throw failure
+          if (!isReplyError(failure, 'CASFAIL')) throw failure
           if (!retried) return null
           // The attempt that lost its holder may have been applied: if the
           // key now holds exactly what this write wanted, it was (or an

@@ -1,10 +1,8 @@
 import type {BackendFactory} from '../adapter.js'
 import {ClusterBackend} from './adapter.js'
-import {EmbeddedStore} from './embedded.js'
-import {RespClusterStore} from './kv-store.js'
 
 export {ClusterBackend} from './adapter.js'
-export {EmbeddedStore} from './embedded.js'
+export type {EmbeddedStore} from './embedded.js'
 
 /**
  * The cluster backend: against the router at DISK_CLUSTER, or, when that is
@@ -12,7 +10,13 @@ export {EmbeddedStore} from './embedded.js'
  * to the process that holds the data dir (embedded.ts).
  */
 export const createClusterBackend: BackendFactory = async (settings) => {
-  if (settings.cluster) return new ClusterBackend(new RespClusterStore(settings.cluster))
+  // Each mode loads only its own store: the router's client, or the storage engine.
+  if (settings.cluster) {
+    const {RespClusterStore} = await import('./kv-store.js')
+    return new ClusterBackend(new RespClusterStore(settings.cluster))
+  }
+
+  const {EmbeddedStore} = await import('./embedded.js')
   const store = await EmbeddedStore.open(settings.dataDir, {log: settings.log})
   settings.log(`embedded cluster, data in ${settings.dataDir}`)
   return new ClusterBackend(store)

@@ -47,17 +47,28 @@ function mapStorageError(error: unknown): unknown {
 export class LocalClusterStore implements ClusterStore {
   private readonly clock = new HybridClock()
   private readonly locks = new KeyLock()
+  /** The clock started past every version on disk: set before the first write. */
+  private clockStarted: Promise<void> | null = null
 
   constructor(
     readonly engine: ServerStore,
     private readonly dataDir: string,
     /** Versions at or below this were issued before (by the old router): the clock starts past it. */
-    observed = 0,
-  ) {
-    this.clock.observe(Math.max(engine.highestVersion, observed))
+    private readonly observed = 0,
+  ) {}
+
+  /**
+   * The engine may be opened with its header scan deferred (embedded.ts):
+   * the highest version on disk is known only after it, so the first write
+   * waits for the scan, and a process that only reads never runs it.
+   */
+  private startClock(): Promise<void> {
+    this.clockStarted ??= this.engine.scan().then(() => this.clock.observe(Math.max(this.engine.highestVersion, this.observed)))
+    return this.clockStarted
   }
 
   private async write(key: Buffer, tomb: boolean, value: Buffer | null): Promise<number> {
+    await this.startClock()
     const version = this.clock.next()
     try {
       await this.engine.apply(key, version, tomb, value)
@@ -157,6 +168,7 @@ export class LocalClusterStore implements ClusterStore {
 
   /** The `cluster status` view of the embedded mode: one server, this process, always up. */
   async status(holder: string): Promise<ClusterStatus> {
+    await this.engine.scan()
     const {total, free} = await this.capacity()
     return {
       servers: 1,

@@ -67,3 +67,39 @@ describe('directory changes from one process (embedded cluster)', function () {
     expect(names).to.include.members(['clash', 'other-1', 'other-2', 'many'])
   })
 })
+
+describe('embedded cluster: the header scan waits for the first write', function () {
+  this.timeout(60_000)
+  let dataDir: string
+
+  beforeEach(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-embedded-'))
+  })
+
+  afterEach(() => fs.rm(dataDir, {recursive: true, force: true}))
+
+  it('reads without scanning, and the first write still issues a version past every one on disk', async () => {
+    const {EmbeddedStore} = await import('../../../src/backends/cluster/embedded.js')
+    const {ServerStore} = await import('../../../src/kv/storage.js')
+    // A version an hour ahead of this clock, as a process with a clock running fast would have left.
+    const ahead = (Date.now() + 3_600_000) * 1024
+    const engine = new ServerStore(path.join(dataDir, 'server0'))
+    await engine.open()
+    await engine.apply(Buffer.from('1:k'), ahead, false, Buffer.from('old'))
+    await engine.close()
+
+    const store = await EmbeddedStore.open(dataDir)
+    try {
+      expect(await store.holding()).to.equal(true)
+      expect((await store.getVersioned(1, 'k'))?.version).to.equal(String(ahead))
+      // CAS on the version read, as the directory tree does: the new version must be newer, or the engine refuses it.
+      const version = await store.compareAndSet(1, 'k', String(ahead), Buffer.from('new'))
+      expect(version).to.not.equal(null)
+      expect(Number(version)).to.be.greaterThan(ahead)
+      expect((await store.get(1, 'k'))?.toString()).to.equal('new')
+      expect((await store.status()).members[0].keys).to.equal(1)
+    } finally {
+      await store.close()
+    }
+  })
+})
