@@ -374,7 +374,7 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308])
  * socket may idle `timeoutMs` at most, until the response and while its body
  * streams. Resolves with the first non-redirect response.
  */
-function openHref(
+async function openHref(
   url: URL,
   method: string,
   timeoutMs: number,
@@ -382,47 +382,15 @@ function openHref(
   redirects: number,
   extraHeaders: Record<string, string> = {},
 ): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      reject(Object.assign(new Error(`unsupported protocol ${url.protocol}`), {code: 'ERR_BAD_OPTION_VALUE'}))
-      return
-    }
-
-    const client = url.protocol === 'https:' ? https : http
-    const request = client.request(url, {method, signal, headers: {'User-Agent': 'disk-client', Accept: '*/*', ...extraHeaders}}, (response) => {
-      const status = response.statusCode ?? 0
-      const location = response.headers.location
-      if (!REDIRECTS.has(status) || !location) {
-        resolve(response)
-        return
-      }
-
-      response.resume()
-      if (redirects <= 0) {
-        reject(Object.assign(new Error('Maximum number of redirects exceeded'), {code: 'ERR_FR_TOO_MANY_REDIRECTS'}))
-        return
-      }
-
-      let next: URL
-      try {
-        next = new URL(location, url)
-      } catch (error) {
-        reject(error)
-        return
-      }
-
-      const nextMethod = status === 303 || ((status === 301 || status === 302) && method !== 'GET' && method !== 'HEAD') ? 'GET' : method
-      openHref(next, nextMethod, timeoutMs, signal, redirects - 1, extraHeaders).then(resolve, reject)
-    })
-    if (timeoutMs > 0) {
-      request.setTimeout(timeoutMs, () =>
-        request.destroy(Object.assign(new Error(`timeout of ${timeoutMs}ms exceeded`), {code: 'ETIMEDOUT'})),
-      )
-    }
-
-    request.on('error', reject)
-    request.end()
-  })
+  const response = await sendRequest(url, method, {Accept: '*/*', ...extraHeaders}, timeoutMs, signal)
+  const status = response.statusCode ?? 0
+  const location = response.headers.location
+  if (!REDIRECTS.has(status) || !location) return response
+  response.resume()
+  if (redirects <= 0) throw Object.assign(new Error('Maximum number of redirects exceeded'), {code: 'ERR_FR_TOO_MANY_REDIRECTS'})
+  const next = new URL(location, url)
+  const nextMethod = status === 303 || ((status === 301 || status === 302) && method !== 'GET' && method !== 'HEAD') ? 'GET' : method
+  return openHref(next, nextMethod, timeoutMs, signal, redirects - 1, extraHeaders)
 }
 
 /** Reads at most a few KiB of an error body, then lets the connection go. */
