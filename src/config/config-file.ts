@@ -20,6 +20,7 @@ export const CONFIG_KEYS = {
   'webdav.url': {env: 'WEBDAV_URL', description: 'WebDAV server root URL, e.g. https://host/dav', secret: false},
   'webdav.user': {env: 'WEBDAV_USER', description: 'WebDAV user (basic auth)', secret: false},
   'webdav.password': {env: 'WEBDAV_PASSWORD', description: 'WebDAV password (basic auth)', secret: true},
+  'torrent.tracker': {env: 'DISK_TRACKER', description: 'BitTorrent tracker announce URL: `share` on the cluster registers a torrent there', secret: false},
 } as const
 export type ConfigKey = keyof typeof CONFIG_KEYS
 

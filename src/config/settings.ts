@@ -33,6 +33,8 @@ export interface SettingsInput {
 
 export interface ResolvedSettings extends BackendSettings {
   defaultBackend: BackendName
+  /** The BitTorrent tracker's announce URL (`DISK_TRACKER`): the cluster's public links are torrents registered there. */
+  tracker?: string
 }
 
 /** Resolves every setting by the precedence flag > environment (incl. .env) > config file > default. */
@@ -59,6 +61,7 @@ export function resolveSettings({flags, env, config, log = () => {}}: SettingsIn
     webdavUrl: pick(undefined, 'WEBDAV_URL', 'webdav.url'),
     webdavUser: pick(undefined, 'WEBDAV_USER', 'webdav.user'),
     webdavPassword: pick(undefined, 'WEBDAV_PASSWORD', 'webdav.password'),
+    tracker: pick(undefined, 'DISK_TRACKER', 'torrent.tracker'),
     log,
   }
 }

@@ -51,8 +51,11 @@ export class Session {
     return {adapter: this.host, backend: 'host', path: normalizePath(nodePath.resolve(input), input)}
   }
 
+  /** Closes every backend opened so far; a second call closes nothing twice. */
   async close(): Promise<void> {
-    const adapters = await Promise.allSettled(this.adapters.values())
+    const opened = [...this.adapters.values()]
+    this.adapters.clear()
+    const adapters = await Promise.allSettled(opened)
     for (const result of adapters) {
       if (result.status === 'fulfilled') await result.value.close?.()
     }

@@ -22,15 +22,21 @@ export interface ResolvedSource {
 }
 
 /** A `.torrent` path or URL, a magnet, or a name in the pool of `tracker`. */
+/** GETs a .torrent over http(s): 404 is not found (exit 4), any other failure temporary. */
+export async function fetchTorrentFile(url: string): Promise<Buffer> {
+  const {status, body} = await httpGet(url)
+  if (status === 404) throw new NotFoundError(`${url}: not found (HTTP 404)`, 'file')
+  if (status !== 200) throw new TemporaryError(`${url}: HTTP ${status}`)
+  return body
+}
+
 export async function resolveSource(source: string, trackers: string[]): Promise<ResolvedSource> {
   if (source.toLowerCase().startsWith('magnet:')) {
     const magnet = parseMagnet(source)
     return {infoHash: magnet.infoHash, name: magnet.name, trackers: dedupe([...magnet.trackers, ...trackers]), from: 'magnet'}
   }
   if (/^https?:\/\//i.test(source)) {
-    const {status, body} = await httpGet(source)
-    if (status === 404) throw new NotFoundError(`${source}: not found (HTTP 404)`, 'file')
-    if (status !== 200) throw new TemporaryError(`${source}: HTTP ${status}`)
+    const body = await fetchTorrentFile(source)
     const meta = parseTorrent(body)
     return {infoHash: meta.infoHash, meta, name: meta.name, trackers: dedupe([...meta.announce, ...trackers]), from: 'url'}
   }

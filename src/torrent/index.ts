@@ -7,5 +7,6 @@ export {Picker, type Block, type PickerOptions, type PeerStats} from './picker.j
 export {ContentSource, PartialContent, spans, type SourceLocation, type TargetLocation} from './storage.js'
 export {announce, parseAnnounceReply, parseCompactPeers, trackerBase, type AnnounceReply, type AnnounceRequest, type PeerAddress} from './announce.js'
 export {Swarm, type PeerReport, type PieceStore} from './swarm.js'
-export {getTorrent, publishTorrent, resolveSource, startSeed, type GetResult, type ResolvedSource} from './download.js'
+export {fetchTorrentFile, getTorrent, publishTorrent, resolveSource, startSeed, type GetResult, type ResolvedSource} from './download.js'
 export {TrackerServer, type TrackerOptions} from './tracker/index.js'
+export {shareOnTracker, unshareOnTracker, type SharedTorrent, type ShareOptions} from './share.js'

@@ -17,7 +17,7 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
   ]
 
   static args = {
-    torrent: Args.string({description: 'The .torrent file.', required: true}),
+    torrent: Args.string({description: 'The .torrent file, or its http(s) URL (e.g. in a tracker\'s pool).', required: true}),
   }
 
   static flags = {
@@ -34,9 +34,11 @@ export default class TorrentSeed extends FileCommand<typeof TorrentSeed> {
   async run(): Promise<{infoHash: string; name: string; address: string; uploaded: number}> {
     const {flags, args} = this
     const torrent = await import('../../torrent/index.js')
-    const file = await fs.readFile(args.torrent).catch((error: NodeJS.ErrnoException) => {
-      throw new NotFoundError(`${args.torrent}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, 'file')
-    })
+    const file = /^https?:\/\//i.test(args.torrent)
+      ? await torrent.fetchTorrentFile(args.torrent)
+      : await fs.readFile(args.torrent).catch((error: NodeJS.ErrnoException) => {
+          throw new NotFoundError(`${args.torrent}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, 'file')
+        })
     const meta = torrent.parseTorrent(file)
     let data: SourceLocation
     let shown = flags.data

@@ -4,7 +4,7 @@
  * `torrents/<infohash>.torrent` and `completed.json`, each written to a
  * temporary file and renamed, so a crash leaves the old or the new version.
  */
-import {mkdir, readdir, readFile, rename, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {encodeTorrent, type Metainfo, parseTorrent} from '../metainfo.js'
@@ -76,6 +76,13 @@ export class TorrentPool {
     this.entries.set(meta.infoHashHex, entry)
     if (this.dataDir) await writeAtomic(path.join(this.dataDir, 'torrents', `${meta.infoHashHex}.torrent`), torrent)
     return entry
+  }
+
+  /** Removes a torrent from the pool (and its file); false when it was not there. */
+  async remove(infoHashHex: string): Promise<boolean> {
+    if (!this.entries.delete(infoHashHex)) return false
+    if (this.dataDir) await rm(path.join(this.dataDir, 'torrents', `${infoHashHex}.torrent`), {force: true})
+    return true
   }
 
   get(infoHashHex: string): PoolEntry | undefined {

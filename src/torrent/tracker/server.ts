@@ -224,6 +224,12 @@ export class TrackerServer {
     }
     const file = /^\/torrents\/([0-9a-fA-F]{40})\.torrent$/.exec(pathname)
     if (file) {
+      if (method === 'DELETE') {
+        if (!(await this.pool.remove(file[1].toLowerCase()))) throw new HttpError(404, `no torrent ${file[1].toLowerCase()} in the pool`)
+        response.writeHead(204)
+        response.end()
+        return
+      }
       if (method !== 'GET') throw new HttpError(405, `${method} not allowed on ${pathname}`)
       const entry = this.pool.get(file[1].toLowerCase())
       if (!entry) throw new HttpError(404, `no torrent ${file[1].toLowerCase()} in the pool`)
