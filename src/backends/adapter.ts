@@ -164,9 +164,11 @@ export interface StorageAdapter {
 
   /**
    * Every entry below `dir`, at any depth, in one go where the backend can do
-   * better than listing each directory by path (rclone's ListR). Same errors as `list`.
+   * better than listing each directory by path (rclone's ListR), in pages
+   * (as ListR's callback takes a slice): a tree of thousands of entries costs
+   * a few awaits, not one per entry. Same errors as `list`.
    */
-  listRecursive?(dir: string): AsyncIterable<Entry>
+  listRecursive?(dir: string): AsyncIterable<Entry[]>
 
   /** True when `openRead` honours `range` (reads only those bytes). */
   readonly ranged?: boolean

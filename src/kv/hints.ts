@@ -12,7 +12,7 @@
  */
 import {mkdir} from 'node:fs/promises'
 
-import {ClassicLevel} from 'classic-level'
+import {ClassicLevel} from './level.js'
 
 import {HEADER_BYTES, decodeHeader, encodeHeader, type Versioned} from './versions.js'
 

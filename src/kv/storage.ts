@@ -22,7 +22,7 @@
  * Recently used records are kept in a small write-through cache, because a
  * LevelDB read is a round trip through libuv's thread pool.
  */
-import {ClassicLevel} from 'classic-level'
+import {ClassicLevel} from './level.js'
 
 import {BLOB_MIN_BYTES, BlobStore} from './blobs.js'
 import type {BufferPool} from './resp.js'

@@ -30,8 +30,9 @@ export async function listTree(target: Target, options: ListTreeOptions = {}): P
   const listing: TreeListing = {files: new Map(), dirs: new Map()}
   if (target.adapter.listRecursive && options.levels === undefined) {
     try {
-      for await (const entry of target.adapter.listRecursive(target.path)) {
-        ;(entry.type === 'dir' ? listing.dirs : listing.files).set(relativePath(entry.path, target.path), entry)
+      const cut = target.path === '/' ? 1 : target.path.length + 1
+      for await (const page of target.adapter.listRecursive(target.path)) {
+        for (const entry of page) (entry.type === 'dir' ? listing.dirs : listing.files).set(entry.path.slice(cut), entry)
       }
 
       return listing

@@ -17,7 +17,7 @@
  */
 import {randomUUID} from 'node:crypto'
 
-import {ClassicLevel} from 'classic-level'
+import {ClassicLevel} from '../kv/level.js'
 
 import {badRequest, conflict, CouchError, notFound} from './errors.js'
 import {conflicts, leaves, leavesFrom, mergePath, newRev, parseRev, pathOf, revisions, type RevTree, winner} from './revs.js'

@@ -80,9 +80,16 @@ describe('local backend: listing a tree in one walk (listRecursive)', () => {
 
   it('gives what a walk by list gives, and list keeps its order by name', async () => {
     const listed: string[] = []
-    for await (const entry of adapter.listRecursive('/')) listed.push(`${entry.path} ${entry.type} ${entry.size} ${entry.modified}`)
+    let pages = 0
+    for await (const page of adapter.listRecursive('/')) {
+      pages++
+      expect(page).to.not.be.empty
+      for (const entry of page) listed.push(`${entry.path} ${entry.type} ${entry.size} ${entry.modified}`)
+    }
     const walked = await walk('/')
     expect(listed).to.have.length(600 + 5)
+    // Pages of at most one stat batch (256): '/' (a, empty), '/a' (600 files and b: three pages), '/a/b', '/a/b/c'.
+    expect(pages).to.equal(6)
     expect([...listed].sort()).to.deep.equal([...walked].sort())
     expect(listed.some((line) => line.includes('partial') || line.includes('dangling'))).to.equal(false)
     expect(listed).to.include(`/a/f599.txt file 8 ${(await fs.stat(path.join(root, 'a', 'f599.txt'))).mtime.toISOString()}`)

@@ -93,11 +93,35 @@ describe('start-up: what a command loads', function () {
     }
   })
 
+  it('opens the embedded cluster with classic-level from the build\'s bundle and its addon by a fixed path (no node-gyp-build scan)', async () => {
+    const src = path.join(dir, 'sync-src')
+    mkdirSync(path.join(src, 'sub'), {recursive: true})
+    for (const file of ['a.txt', 'sub/b.txt']) writeFileSync(path.join(src, file), file)
+    const env = {DISK_DATA_DIR: path.join(dir, 'sync-data')}
+    const sync = ['sync', `file:${src}`, 'cluster:/dst', '--json']
+
+    const first = await loadedBy(sync, env)
+    expect(first.code).to.equal(0)
+    expect(JSON.parse(first.stdout)).to.include({copied: 2, deleted: 0, unchanged: 0})
+    const again = await loadedBy(sync, env)
+    expect(again.code).to.equal(0)
+    expect(JSON.parse(again.stdout)).to.include({copied: 0, deleted: 0, unchanged: 2})
+    for (const {loaded} of [first, again]) {
+      expect(uses(loaded, '/dist/vendor/classic-level.cjs'), 'classic-level bundle').to.equal(true)
+      expect(uses(loaded, '/node_modules/classic-level/prebuilds/'), 'the addon').to.equal(true)
+      for (const part of ['/node_modules/classic-level/index.js', '/node_modules/abstract-level/', '/node_modules/node-gyp-build/']) {
+        expect(uses(loaded, part), part).to.equal(false)
+      }
+    }
+  })
+
   it("renders a command's help with its examples: oclif's template engine loads when help needs it", async () => {
     const {stdout, code, loaded} = await loadedBy(['ls', '--help'])
     expect(code).to.equal(0)
     expect(stdout).to.include('$ disk-client ls /photos --long')
     expect(stdout).to.not.include('<%')
+    // ejs is not inside the oclif bundle: it is required from node_modules on first use.
+    expect(uses(loaded, '/node_modules/ejs/'), 'ejs').to.equal(true)
     expect(uses(loaded, '/node_modules/picomatch/'), 'picomatch').to.equal(false)
   })
 

@@ -35,9 +35,9 @@ export class ClusterBackend implements StorageAdapter {
     yield* await this.tree.list(dir)
   }
 
-  /** Every entry below `dir`, each directory read by id (rclone's ListR). */
-  async *listRecursive(dir: string): AsyncIterable<Entry> {
-    yield* await this.tree.listRecursive(dir)
+  /** Every entry below `dir`, each directory read by id (rclone's ListR), as one page. */
+  async *listRecursive(dir: string): AsyncIterable<Entry[]> {
+    yield await this.tree.listRecursive(dir)
   }
 
   stat(path: string): Promise<Entry> {

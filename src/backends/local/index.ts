@@ -97,9 +97,10 @@ export class LocalBackend implements StorageAdapter {
   /**
    * Every entry below `dir` (rclone's ListR), walked directory by directory
    * in this process, without the per-directory tasks of a generic tree
-   * listing. A directory removed while we walk is skipped.
+   * listing, in pages of up to STAT_BATCH entries (one await per page, not
+   * per entry). A directory removed while we walk is skipped.
    */
-  async *listRecursive(dir: string): AsyncIterable<Entry> {
+  async *listRecursive(dir: string): AsyncIterable<Entry[]> {
     const pending = [dir]
     for (let next = 0; next < pending.length; next++) {
       const current = pending[next]
@@ -113,12 +114,15 @@ export class LocalBackend implements StorageAdapter {
 
       for (let start = 0; start < names.length; start += STAT_BATCH) {
         if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve))
+        const page: Entry[] = []
         for (let i = start; i < Math.min(names.length, start + STAT_BATCH); i++) {
           const entry = this.entryOf(joinPath(current, names[i]))
           if (!entry) continue
           if (entry.type === 'dir') pending.push(entry.path)
-          yield entry
+          page.push(entry)
         }
+
+        if (page.length > 0) yield page
       }
     }
   }
