@@ -25,6 +25,8 @@ const VERIFIED_RANGE = 64 * 1024 * 1024
 const SEGMENT = 1024 * 1024
 /** Segments per stream: one filling, the rest being written. */
 const SEGMENTS = 4
+/** A stream asks for its next range once this much of the current one is still to come, so the next reply's first byte does not wait behind the last. */
+const NEXT_AHEAD = 4 * 1024 * 1024
 /** A connection that says nothing for this long has failed. */
 const IDLE_MS = 30_000
 /** Error bodies kept (the XML with the S3 error code). */
@@ -92,7 +94,7 @@ function fetchRange(
   onWritten: (range: Range, bytes: number) => void,
   shared: Shared,
   onSegment: (data: Buffer, position: number) => void,
-): {head: Promise<Head>; done: Promise<void>} {
+): {head: Promise<Head>; nearEnd: Promise<void>; done: Promise<void>} {
   const what = `bytes ${range.start}-${range.end}`
   const free = Array.from({length: SEGMENTS}, () => Buffer.allocUnsafe(SEGMENT))
   let current = free.pop()!
@@ -109,6 +111,9 @@ function fetchRange(
   let resolveHead!: (head: Head) => void
   let rejectHead!: (error: Error) => void
   let resolveDone!: () => void
+  // Never rejects: a failure shows in `done`, which callers race it with.
+  let resolveNearEnd!: () => void
+  const nearEnd = new Promise<void>((resolve) => (resolveNearEnd = resolve))
   let rejectDone!: (error: Error) => void
   const head = new Promise<Head>((resolve, reject) => {
     resolveHead = resolve
@@ -176,6 +181,7 @@ function fetchRange(
   const onBody = (bytes: number): boolean => {
     fill += bytes
     remaining -= bytes
+    if (remaining <= NEXT_AHEAD) resolveNearEnd()
     if (remaining < 0) {
       fail(new TemporaryError(`the reply to ${what} is longer than asked`))
       return false
@@ -225,6 +231,7 @@ function fetchRange(
     }
 
     remaining = length
+    if (remaining <= NEXT_AHEAD) resolveNearEnd()
     resolveHead(head)
   }
 
@@ -276,7 +283,7 @@ function fetchRange(
   })
   const request = {...headers, range: `bytes=${range.start}-${range.end}`}
   socket.write(`GET ${target.path} HTTP/1.1\r\n${Object.entries(request).map(([name, value]) => `${name}: ${value}\r\n`).join('')}connection: close\r\n\r\n`)
-  return {head, done}
+  return {head, nearEnd, done}
 }
 
 /** What the ranges of one object share: their connections and the writes in flight. */
@@ -406,11 +413,15 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
     const rangeSize = verify ? VERIFIED_RANGE : FETCH_RANGE
     let next = ranges[0].end + 1
     let stopped = false
+    // Each stream's ranges in turn, the next asked for while the last NEXT_AHEAD bytes of the current one come.
+    const pending: Array<Promise<void>> = []
     const stream = async (): Promise<void> => {
       while (next < size && !stopped) {
         const start = next
         next = Math.min(size, start + rangeSize)
-        await get(start, next - 1, etag ? {'if-match': etag} : {}).done
+        const range = get(start, next - 1, etag ? {'if-match': etag} : {})
+        pending.push(range.done.catch(failFast))
+        await Promise.race([range.nearEnd, range.done])
       }
     }
 
@@ -422,7 +433,8 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
       abort()
     }
 
-    await Promise.all([first.done.then(stream), ...Array.from({length: streams - 1}, stream)].map((p) => p.catch(failFast)))
+    await Promise.all([Promise.race([first.nearEnd, first.done]).then(stream), ...Array.from({length: streams - 1}, stream)].map((p) => p.catch(failFast)))
+    await Promise.all([first.done.catch(failFast), ...pending])
     if (firstError !== undefined) throw (firstError as {inFile?: boolean}).inFile ? firstError : mapS3Error(firstError, options.what)
 
     if (!verify) return {}
