@@ -365,7 +365,7 @@ export interface FetchOptions {
  * object fails the read instead of mixing two versions. When the object
  * carries its SHA-256 (`x-amz-meta-sha256`) one stream reads it in order
  * (VERIFIED_RANGE), the file is hashed as it fills (OrderedHash) and a
- * mismatch is an IntegrityError. Memory: STREAMS × SEGMENTS segments of 1 MiB.
+ * mismatch is an IntegrityError. Memory: 2 × STREAMS × SEGMENTS segments of 1 MiB (two ranges per stream at its turn).
  */
 export async function fetchObject(access: S3Access, bucket: string, key: string, sink: FileSink, options: FetchOptions): Promise<Digests> {
   const target = objectTarget(access, bucket, key)
