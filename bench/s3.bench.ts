@@ -42,10 +42,10 @@ function cpu(result: Measured): number {
   return Number(user?.[1] ?? 0) + Number(system?.[1] ?? 0)
 }
 
-const cpuSeconds = {oursUp: [] as number[], rcloneUp: [] as number[], oursDown: [] as number[], rcloneDown: [] as number[]}
+const cpuSeconds = {oursUp: [] as number[], rcloneUp: [] as number[], oursDown: [] as number[], rcloneDown: [] as number[], oursVerified: [] as number[]}
 
 function check(what: string, result: Measured): number {
-  const key = (what.startsWith('our') ? 'ours' : 'rclone') + (what.endsWith('upload') ? 'Up' : 'Down')
+  const key = what === 'our verified download' ? 'oursVerified' : (what.startsWith('our') ? 'ours' : 'rclone') + (what.endsWith('upload') ? 'Up' : 'Down')
   cpuSeconds[key as keyof typeof cpuSeconds].push(cpu(result))
   if (result.code !== 0) throw new Error(`${what} exited ${result.code}: ${result.stderr.split('\n').slice(0, 3).join(' ')}`)
   return mbps(SIZE, result.seconds)
@@ -72,7 +72,7 @@ try {
   await seeded(file, SIZE)
   const made = await measure(process.execPath, [bin, 'mkdir', 's3:/bench', '-q'], ours)
   if (made.code !== 0) throw new Error(`mkdir: ${made.stderr}`)
-  const rates = {oursUp: [] as number[], rcloneUp: [] as number[], oursDown: [] as number[], rcloneDown: [] as number[]}
+  const rates = {oursUp: [] as number[], rcloneUp: [] as number[], oursDown: [] as number[], rcloneDown: [] as number[], oursVerified: [] as number[]}
   const rss = {up: 0, down: 0}
   for (let round = 1; round <= ROUNDS; round++) {
     const oursFirst = round % 2 === 1
@@ -101,9 +101,16 @@ try {
 
     for (const who of oursFirst ? (['ours', 'rclone'] as const) : (['rclone', 'ours'] as const)) await up(who)
     for (const who of oursFirst ? (['ours', 'rclone'] as const) : (['rclone', 'ours'] as const)) await down(who)
+    // Beside them, ours reading its own upload, which carries its SHA-256: the verified download users get
+    // (the rows above read the other tool's object: rclone checks no hash on ours, we have none on rclone's).
+    const verifiedTarget = path.join(work, 'back-verified.bin')
+    const verified = await measure(process.execPath, [bin, 'download', `s3:/bench/ours-${round}.bin`, verifiedTarget, '-q'], ours)
+    rates.oursVerified.push(check('our verified download', verified))
+    rss.down = Math.max(rss.down, verified.peakRssMb ?? 0)
+    await fs.rm(verifiedTarget)
     console.log(
       `round ${round}: up ours ${rates.oursUp.at(-1)!.toFixed(0)} / rclone ${rates.rcloneUp.at(-1)!.toFixed(0)} MB/s; ` +
-        `down ours ${rates.oursDown.at(-1)!.toFixed(0)} / rclone ${rates.rcloneDown.at(-1)!.toFixed(0)} MB/s`,
+        `down ours ${rates.oursDown.at(-1)!.toFixed(0)} / rclone ${rates.rcloneDown.at(-1)!.toFixed(0)} MB/s; ours verified ${rates.oursVerified.at(-1)!.toFixed(0)} MB/s`,
     )
     // Each side reads what the other wrote; then both go, to keep the in-memory OSD small.
     await measure(process.execPath, [bin, 'rm', `s3:/bench/ours-${round}.bin`, '-q'], ours)
@@ -114,8 +121,12 @@ try {
   const down = [median(rates.oursDown), median(rates.rcloneDown)]
   console.log(`median upload   256 MiB: ours ${up[0].toFixed(0)} MB/s, rclone ${up[1].toFixed(0)} MB/s = ${((100 * up[0]) / up[1]).toFixed(0)}% (target >= 100%)`)
   console.log(`median download 256 MiB: ours ${down[0].toFixed(0)} MB/s, rclone ${down[1].toFixed(0)} MB/s = ${((100 * down[0]) / down[1]).toFixed(0)}% (target >= 100%)`)
+  const verified = median(rates.oursVerified)
+  console.log(`median verified download (ours, its own object with x-amz-meta-sha256): ${verified.toFixed(0)} MB/s = ${((100 * verified) / down[1]).toFixed(0)}% of rclone's unverified download`)
   const cpuOf = (key: keyof typeof cpuSeconds): string => median(cpuSeconds[key]).toFixed(1)
-  console.log(`median CPU seconds: upload ours ${cpuOf('oursUp')} / rclone ${cpuOf('rcloneUp')}; download ours ${cpuOf('oursDown')} / rclone ${cpuOf('rcloneDown')}`)
+  console.log(
+    `median CPU seconds: upload ours ${cpuOf('oursUp')} / rclone ${cpuOf('rcloneUp')}; download ours ${cpuOf('oursDown')} / rclone ${cpuOf('rcloneDown')}; verified download ours ${cpuOf('oursVerified')}`,
+  )
   console.log(`our peak RSS: upload ${rss.up.toFixed(0)} MB, download ${rss.down.toFixed(0)} MB; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
 } finally {
   await run('sh', [script, 'stop', cluster]).catch(() => {})

@@ -31,7 +31,8 @@ describe('s3: parallel ranged download into a local file (fetch.ts)', function (
   let adapter: StorageAdapter
   let dir: string
   let env: Record<string, string>
-  // Past one range (16 MiB) several times, the last one short: 3.5 ranges.
+  // Unverified (plain.bin): past one range (16 MiB) several times, the last one short: 3.5 ranges on 4 streams.
+  // Verified (good.bin, tampered.bin): the first 16 MiB range, then the remaining 40 MiB as one range on one stream.
   const body = seeded(56 * MiB + 3, 'fetch')
 
   const settings = (secret: string) => ({
