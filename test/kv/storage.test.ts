@@ -139,6 +139,67 @@ describe('kv server storage: large values as blob files', () => {
   })
 })
 
+describe('kv server storage: several writes of one key in one group commit', () => {
+  let dir: string
+  let other: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+    other = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+    await rm(other, {recursive: true, force: true})
+  })
+
+  it('acknowledges each newer one, keeps the newest, and leaves the digests, counts and restart as if only it was written', async () => {
+    const store = new ServerStore(dir)
+    await store.open()
+    const hot = Buffer.from('0:hot')
+    const gone = Buffer.from('0:gone')
+    await store.apply(gone, 1, false, Buffer.from('old'))
+    // Issued in one turn: one batch. Version 3 after 5 is stale and refused; a tombstone in between is superseded.
+    const outcomes = await Promise.all([
+      store.apply(hot, 2, false, Buffer.from('a')),
+      store.apply(hot, 4, true, null),
+      store.apply(hot, 5, false, Buffer.from('b')),
+      store.apply(hot, 3, false, Buffer.from('stale')),
+      store.apply(hot, 7, false, Buffer.from('c')),
+      store.apply(gone, 2, false, Buffer.from('x')),
+      store.apply(gone, 6, true, null),
+    ])
+    expect(outcomes).to.deep.equal([true, true, true, false, true, true, true])
+    expect((await store.getValue(hot))?.toString()).to.equal('c')
+    expect(await store.getHeader(gone)).to.include({version: 6, tomb: true})
+    expect(store.liveKeys).to.equal(1)
+    const digests = Buffer.from(store.digests())
+    await store.close()
+
+    // The same final state written one version per key.
+    const plain = new ServerStore(other)
+    await plain.open()
+    await plain.apply(hot, 7, false, Buffer.from('c'))
+    await plain.apply(gone, 6, true, null)
+    expect(Buffer.from(plain.digests()).equals(digests)).to.equal(true)
+    await plain.close()
+
+    // LevelDB holds exactly that: a reopened store (no cache) reads it back and scans the same digests.
+    const reopened = new ServerStore(dir)
+    await reopened.open()
+    try {
+      expect(await reopened.getRecord(hot)).to.deep.include({version: 7, tomb: false})
+      expect((await reopened.getValue(hot))?.toString()).to.equal('c')
+      expect(await reopened.getHeader(gone)).to.include({version: 6, tomb: true})
+      expect(await reopened.getValue(gone)).to.equal(undefined)
+      expect(reopened.liveKeys).to.equal(1)
+      expect(Buffer.from(reopened.digests()).equals(digests)).to.equal(true)
+    } finally {
+      await reopened.close()
+    }
+  })
+})
+
 describe('a full disk on a kv server', () => {
   it('refuses the write with NOSPACE, which the cluster backend reports as a no-space conflict (exit 6), and stores nothing', async () => {
     const {KvRouter} = await import('../../src/kv/router.js')
