@@ -36,6 +36,12 @@ describe('kv RESP request parser, globs and ring', () => {
   it('throws a ProtocolError on malformed input', () => {
     expect(() => new RequestParser().feed(Buffer.from('*2\r\n+nope\r\n'))).to.throw(ProtocolError)
     expect(() => new RequestParser({maxInline: 10}).feed(Buffer.alloc(100, 65))).to.throw(ProtocolError)
+    // A bulk whose length is wrong (no CRLF after its bytes), whole in one chunk or split.
+    const wire = Buffer.from('*2\r\n$3\r\nGET\r\n$2\r\nabc\r\n')
+    for (let cut = 1; cut <= wire.length; cut++) {
+      const parser = new RequestParser()
+      expect(() => [...parser.feed(wire.subarray(0, cut)), ...parser.feed(wire.subarray(cut))], `cut at ${cut}`).to.throw(ProtocolError)
+    }
   })
 
   it('matches Redis glob patterns', () => {
