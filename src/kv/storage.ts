@@ -101,6 +101,58 @@ interface PlanStep {
   blob: string | null
 }
 
+/**
+ * The keys this store holds a header for, as 32-bit fingerprints in an
+ * open-addressing hash set (4-8 bytes per key). A write of a key that is
+ * neither in the cache nor here is a write of a new key: no LevelDB read is
+ * needed to learn its current version. A fingerprint shared by two keys
+ * only costs that read; a key is never reported absent while it has a
+ * header (fingerprints are added with every header and never removed).
+ */
+export class KeyFilter {
+  private slots = new Uint32Array(1024)
+  private count = 0
+
+  static fingerprint(key: Buffer): number {
+    // Never 0, which marks an empty slot.
+    return (murmur3(key, 0x5f3759df) | 1) >>> 0
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  has(fingerprint: number): boolean {
+    const mask = this.slots.length - 1
+    for (let at = fingerprint & mask; ; at = (at + 1) & mask) {
+      const held = this.slots[at]
+      if (held === fingerprint) return true
+      if (held === 0) return false
+    }
+  }
+
+  add(fingerprint: number): void {
+    if ((this.count + 1) * 2 > this.slots.length) this.grow()
+    const mask = this.slots.length - 1
+    for (let at = fingerprint & mask; ; at = (at + 1) & mask) {
+      const held = this.slots[at]
+      if (held === fingerprint) return
+      if (held === 0) {
+        this.slots[at] = fingerprint
+        this.count++
+        return
+      }
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots
+    this.slots = new Uint32Array(old.length * 2)
+    this.count = 0
+    for (const fingerprint of old) if (fingerprint !== 0) this.add(fingerprint)
+  }
+}
+
 /** A full disk, from the file system (blobs) or from LevelDB, which says it in its message. */
 function isNoSpace(error: unknown): boolean {
   return (error as NodeJS.ErrnoException)?.code === 'ENOSPC' || /no space left on device/i.test(String((error as Error)?.message))
@@ -123,6 +175,8 @@ export class ServerStore {
   private dirty = false
   private syncing: Promise<void> | null = null
   private readonly digest = new Uint32Array(BUCKETS * 2)
+  /** Every key with a header, once the open-time scan is done (see KeyFilter). */
+  private readonly known = new KeyFilter()
   private queue: QueuedWrite[] = []
   private chain: Promise<void> = Promise.resolve()
   private flushScheduled = false
@@ -184,6 +238,7 @@ export class ServerStore {
       const key = hkey.subarray(3)
       const entry = decodeHeader(header)
       this.xorDigest(hkey.readUInt16BE(1), key, entry)
+      this.known.add(KeyFilter.fingerprint(key))
       if (entry.version > this.highestVersion) this.highestVersion = entry.version
       if (!entry.tomb) this.live++
       if (header[0] === BLOB_FLAG) blobs.add(this.blobs.name(key, entry.version))
@@ -386,7 +441,8 @@ export class ServerStore {
         // Cached values are small, so never blobs.
         const cached = this.cache.get(write.id)
         if (cached) entry.current = {version: cached.version, tomb: cached.tomb, blob: false}
-        else unknown.push(entry)
+        // A key with no header at all (a new key) needs no read.
+        else if (this.known.has(KeyFilter.fingerprint(write.key))) unknown.push(entry)
       }
       if (unknown.length > 0) {
         const headers = await this.db.getMany(unknown.map((entry) => headerKey(entry.key, entry.bucket)))
@@ -440,6 +496,7 @@ export class ServerStore {
       else await batch.close()
       created.length = 0
       this.dirty = true
+      for (const {key} of plan) this.known.add(KeyFilter.fingerprint(key))
 
       const replaced: string[] = []
       for (const {write, key, bucket, previous} of plan) {

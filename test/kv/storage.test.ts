@@ -6,7 +6,7 @@ import path from 'node:path'
 import {expect} from 'chai'
 
 import {BLOB_MIN_BYTES} from '../../src/kv/blobs.js'
-import {ServerStore} from '../../src/kv/storage.js'
+import {KeyFilter, ServerStore} from '../../src/kv/storage.js'
 
 /** Every blob file under a server's data dir, by name. */
 async function blobFiles(dir: string): Promise<string[]> {
@@ -194,6 +194,69 @@ describe('kv server storage: several writes of one key in one group commit', () 
       expect(await reopened.getValue(gone)).to.equal(undefined)
       expect(reopened.liveKeys).to.equal(1)
       expect(Buffer.from(reopened.digests()).equals(digests)).to.equal(true)
+    } finally {
+      await reopened.close()
+    }
+  })
+})
+
+describe('kv server storage: writes of new keys skip the version read', () => {
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('a key filter never loses a key it was given, through growth', () => {
+    const filter = new KeyFilter()
+    const keys = Array.from({length: 50_000}, (_, i) => Buffer.from(`0:key:${i}`))
+    for (const key of keys) filter.add(KeyFilter.fingerprint(key))
+    expect(keys.every((key) => filter.has(KeyFilter.fingerprint(key)))).to.equal(true)
+    expect(filter.size).to.be.within(49_990, 50_000)
+    // Most keys it was not given are absent (a present one only costs a read).
+    const others = Array.from({length: 10_000}, (_, i) => Buffer.from(`1:other:${i}`)).filter((key) => filter.has(KeyFilter.fingerprint(key)))
+    expect(others.length).to.be.below(100)
+  })
+
+  it('reads no header for a new key, still reads one for a key it holds after a restart (and refuses a stale version)', async () => {
+    const store = new ServerStore(dir, {cacheBytes: 0})
+    await store.open()
+    let reads = 0
+    const count = (target: ServerStore): void => {
+      const getMany = target.db.getMany.bind(target.db)
+      target.db.getMany = ((keys: Buffer[], options?: unknown) => {
+        reads++
+        return getMany(keys, options as never)
+      }) as typeof target.db.getMany
+    }
+    count(store)
+    const keys = Array.from({length: 100}, (_, i) => Buffer.from(`0:k${i}`))
+    const outcomes = await Promise.all(keys.map((key) => store.apply(key, 10, false, Buffer.from('v'))))
+    expect(outcomes.every(Boolean)).to.equal(true)
+    expect(reads).to.equal(0)
+    // With no cache, a key it holds is read before it is overwritten: stale refused, newer applied.
+    expect(await store.apply(keys[0], 5, false, Buffer.from('old'))).to.equal(false)
+    expect(reads).to.equal(1)
+    expect(await store.apply(keys[1], 11, false, Buffer.from('new'))).to.equal(true)
+    await store.close()
+
+    // After a restart the open-time scan knows every key again.
+    const reopened = new ServerStore(dir, {cacheBytes: 0})
+    await reopened.open()
+    reads = 0
+    count(reopened)
+    try {
+      expect(await reopened.apply(keys[2], 9, true, null)).to.equal(false)
+      expect(reads).to.equal(1)
+      expect(await reopened.apply(Buffer.from('0:fresh'), 1, false, Buffer.from('x'))).to.equal(true)
+      expect(reads).to.equal(1)
+      expect((await reopened.getValue(keys[1]))?.toString()).to.equal('new')
+      expect((await reopened.getValue(keys[2]))?.toString()).to.equal('v')
+      expect(reopened.liveKeys).to.equal(101)
     } finally {
       await reopened.close()
     }
