@@ -20,7 +20,9 @@
  * `appendfsync everysec`.
  *
  * Recently used records are kept in a small write-through cache, because a
- * LevelDB read is a round trip through libuv's thread pool.
+ * LevelDB read is a round trip through libuv's thread pool; and a write of
+ * a key the store has never held (KeyFilter) reads nothing before it. In a
+ * batch, only the newest write of each key is written (see flush).
  */
 import {ClassicLevel} from 'classic-level'
 
