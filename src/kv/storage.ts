@@ -20,8 +20,9 @@
  * `appendfsync everysec`.
  *
  * Recently used records are kept in a small write-through cache, because a
- * LevelDB read is a round trip through libuv's thread pool; and a write of
- * a key the store has never held (KeyFilter) reads nothing before it. In a
+ * LevelDB read is a round trip through libuv's thread pool; and a key the
+ * store has never held (KeyFilter) is neither read before a write of it
+ * nor for a read of it. In a
  * batch, only the newest write of each key is written (see flush).
  */
 import {ClassicLevel} from 'classic-level'
@@ -179,6 +180,8 @@ export class ServerStore {
   private readonly digest = new Uint32Array(BUCKETS * 2)
   /** Every key with a header, once the open-time scan is done (see KeyFilter). */
   private readonly known = new KeyFilter()
+  /** Whether `known` holds every key (the open-time scan is done): reads of other keys then need no LevelDB read. */
+  private knownComplete = false
   private queue: QueuedWrite[] = []
   private chain: Promise<void> = Promise.resolve()
   private flushScheduled = false
@@ -245,6 +248,7 @@ export class ServerStore {
       if (!entry.tomb) this.live++
       if (header[0] === BLOB_FLAG) blobs.add(this.blobs.name(key, entry.version))
     }
+    this.knownComplete = true
     await this.blobs.sweep(blobs)
   }
 
@@ -309,6 +313,7 @@ export class ServerStore {
   async getHeader(key: Buffer): Promise<Versioned | null> {
     const cached = this.cache.get(key.toString('latin1'))
     if (cached) return cached
+    if (this.absent(key)) return null
     const header = await this.db.get(headerKey(key))
     return header ? decodeHeader(header) : null
   }
@@ -322,6 +327,7 @@ export class ServerStore {
     const id = key.toString('latin1')
     const cached = this.cache.get(id)
     if (cached) return cached
+    if (this.absent(key)) return null
     // A blob can be replaced (and its file removed) between reading its
     // header and reading its file; the header is then read again.
     for (let attempt = 0; ; attempt++) {
@@ -340,6 +346,11 @@ export class ServerStore {
       this.remember(id, record)
       return record
     }
+  }
+
+  /** A key this store has certainly never held a header for (a read of it needs no LevelDB read). */
+  private absent(key: Buffer): boolean {
+    return this.knownComplete && !this.known.has(KeyFilter.fingerprint(key))
   }
 
   private remember(id: string, record: StoredRecord | null): void {

@@ -263,6 +263,66 @@ describe('kv server storage: writes of new keys skip the version read', () => {
   })
 })
 
+describe('kv server storage: reads of keys it never held', () => {
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  /** Counts LevelDB point reads (get and getMany) on a real store. */
+  function countReads(store: ServerStore): {reads: number} {
+    const counter = {reads: 0}
+    const get = store.db.get.bind(store.db)
+    const getMany = store.db.getMany.bind(store.db)
+    store.db.get = ((key: Buffer, options?: unknown) => {
+      counter.reads++
+      return get(key, options as never)
+    }) as typeof store.db.get
+    store.db.getMany = ((keys: Buffer[], options?: unknown) => {
+      counter.reads++
+      return getMany(keys, options as never)
+    }) as typeof store.db.getMany
+    return counter
+  }
+
+  it('answers them as missing without a LevelDB read once it knows every key, and reads held keys as before', async () => {
+    const store = new ServerStore(dir, {cacheBytes: 0})
+    await store.open()
+    await store.apply(Buffer.from('0:here'), 3, false, Buffer.from('v'))
+    await store.apply(Buffer.from('0:dead'), 4, true, null)
+    await store.close()
+
+    // Opened with deferScan: until the scan, every read goes to LevelDB, and answers the same.
+    const reopened = new ServerStore(dir, {cacheBytes: 0})
+    await reopened.open({deferScan: true})
+    const counter = countReads(reopened)
+    try {
+      expect(await reopened.getRecord(Buffer.from('0:never'))).to.equal(null)
+      expect(await reopened.getHeader(Buffer.from('0:never'))).to.equal(null)
+      expect(counter.reads).to.equal(2)
+      await reopened.scan()
+      counter.reads = 0
+      expect(await reopened.getRecord(Buffer.from('0:never'))).to.equal(null)
+      expect(await reopened.getHeader(Buffer.from('0:never'))).to.equal(null)
+      expect(await reopened.getValue(Buffer.from('0:never'))).to.equal(undefined)
+      expect(counter.reads).to.equal(0)
+      expect((await reopened.getValue(Buffer.from('0:here')))?.toString()).to.equal('v')
+      expect(await reopened.getHeader(Buffer.from('0:dead'))).to.include({version: 4, tomb: true})
+      expect(counter.reads).to.equal(2)
+      // A key written since is known at once.
+      await reopened.apply(Buffer.from('0:new'), 5, false, Buffer.from('n'))
+      expect((await reopened.getValue(Buffer.from('0:new')))?.toString()).to.equal('n')
+    } finally {
+      await reopened.close()
+    }
+  })
+})
+
 describe('a full disk on a kv server', () => {
   it('refuses the write with NOSPACE, which the cluster backend reports as a no-space conflict (exit 6), and stores nothing', async () => {
     const {KvRouter} = await import('../../src/kv/router.js')
