@@ -102,6 +102,8 @@ export class RespClient {
   private readonly closeListeners: Array<(error: Error) => void> = []
   private readonly timer: NodeJS.Timeout
   private readonly pool: BufferPool | undefined
+  /** Integer replies are read without redis-parser when they start at a reply boundary (which needs the same contract as the pool). */
+  private readonly fastIntegers: boolean
   /** A large bulk reply being read into a pooled buffer, past its header. */
   private bulk: {target: Buffer; filled: number; trailer: number} | null = null
 
@@ -112,6 +114,7 @@ export class RespClient {
     this.socket = socket
     // Pooled reads rely on one private field of redis-parser: without it (another version) they stay off.
     this.pool = options.pool && parserBufferContract() ? options.pool : undefined
+    this.fastIntegers = parserBufferContract()
     const idle = options.idleTimeoutMs ?? 15_000
     this.parser = new Parser({
       returnBuffers: true,
@@ -251,6 +254,11 @@ export class RespClient {
         if (header === null) break
         this.bulk = {target: this.pool.take(header.length), filled: 0, trailer: 0}
         offset = header.next
+      } else if (chunk[offset] === 58 && this.fastIntegers && this.parserIdle()) {
+        // An integer reply (every XSET's), read here as redis-parser would read it.
+        const next = this.integerReply(chunk, offset)
+        if (next < 0) break
+        offset = next
       } else break
     }
 
@@ -265,6 +273,37 @@ export class RespClient {
     if (!/^\d+$/.test(text)) return null
     const length = Number(text)
     return length >= this.pool!.minBytes ? {length, next: end + 2} : null
+  }
+
+  /**
+   * Settles a complete `:N\r\n` at `offset` (a ':' byte) with N, as
+   * redis-parser does (a number), and returns the offset after it; -1 if
+   * the chunk ends before its CRLF (the parser then takes it).
+   */
+  private integerReply(chunk: Buffer, offset: number): number {
+    let at = offset + 1
+    let sign = 1
+    if (chunk[at] === 45) {
+      sign = -1
+      at++
+    }
+    let n = 0
+    for (; at < chunk.length; at++) {
+      const c = chunk[at]
+      if (c === 13) break
+      if (c < 48 || c > 57) {
+        this.fail(new RespConnectionError(`bad reply from ${this.address}: a bad integer reply`))
+        return chunk.length
+      }
+      n = n * 10 + (c - 48)
+    }
+    if (at + 1 >= chunk.length) return -1
+    if (chunk[at + 1] !== 10) {
+      this.fail(new RespConnectionError(`bad reply from ${this.address}: an integer reply does not end in CRLF`))
+      return chunk.length
+    }
+    this.settle(sign * n, null)
+    return at + 2
   }
 
   /** Whether `redis-parser` holds no partial reply (see parserBufferContract). */

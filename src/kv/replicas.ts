@@ -10,6 +10,12 @@ import type {Membership} from './membership.js'
 import type {Ring} from './ring.js'
 import {newer, type HybridClock, type Versioned} from './versions.js'
 
+/** The hot commands' names, encoded once. */
+const XSET = Buffer.from('XSET')
+const XGET = Buffer.from('XGET')
+const XVER = Buffer.from('XVER')
+const EMPTY = Buffer.alloc(0)
+
 /** No replica of the key is up (and the router holds no pending write for it). */
 export class NoServerError extends Error {
   constructor() {
@@ -66,7 +72,7 @@ export class Replicas {
       )
       return
     }
-    const command = encodeArgs(['XSET', key, record.version, record.tomb ? 1 : 0, record.value ?? ''])
+    const command = encodeArgs([XSET, key, record.version, record.tomb ? 1 : 0, record.value ?? EMPTY])
     let left = prefs.length
     let finished = false
     const one = (error: Error | null): void => {
@@ -136,8 +142,8 @@ export class Replicas {
       }
       done(null, result)
     }
-    const xget = encodeArgs(['XGET', key])
-    const xver = live.length > 1 ? encodeArgs(['XVER', key]) : xget
+    const xget = encodeArgs([XGET, key])
+    const xver = live.length > 1 ? encodeArgs([XVER, key]) : xget
     live.forEach((server, i) => {
       this.members.send(server, i === 0 ? xget : xver, (error, reply) => {
         if (!error) {

@@ -353,11 +353,12 @@ function decimalLength(n: number): number {
  */
 export function encodeArgs(args: readonly Arg[]): Encoded {
   let size = 1 + decimalLength(args.length) + 2
-  const data: Array<Buffer | string> = new Array(args.length)
+  const data: Array<Buffer | string | number> = new Array(args.length)
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]
-    const item = Buffer.isBuffer(arg) ? arg : String(arg)
-    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length
+    // Versions are 16-digit numbers: written digit by digit, not through a string.
+    const item = Buffer.isBuffer(arg) || isDigits(arg) ? arg : String(arg)
+    const length = itemLength(item)
     if (length > BULK_COPY_LIMIT) return encodeCommand(args)
     data[i] = item
     size += 1 + decimalLength(length) + 2 + length + 2
@@ -368,14 +369,35 @@ export function encodeArgs(args: readonly Arg[]): Encoded {
   out[pos++] = CR
   out[pos++] = LF
   for (const item of data) {
-    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length
     out[pos++] = 0x24 // '$'
-    pos = writeDecimal(out, pos, length)
+    pos = writeDecimal(out, pos, itemLength(item))
     out[pos++] = CR
     out[pos++] = LF
-    pos += typeof item === 'string' ? out.write(item, pos, 'utf8') : item.copy(out, pos)
+    if (typeof item === 'number') pos = writeDigits(out, pos, item)
+    else pos += typeof item === 'string' ? out.write(item, pos, 'utf8') : item.copy(out, pos)
     out[pos++] = CR
     out[pos++] = LF
   }
   return out
+}
+
+/** A number that encodeArgs writes digit by digit: a non-negative safe integer. */
+function isDigits(arg: Arg): arg is number {
+  return typeof arg === 'number' && Number.isSafeInteger(arg) && arg >= 0
+}
+
+function itemLength(item: Buffer | string | number): number {
+  return typeof item === 'number' ? decimalLength(item) : typeof item === 'string' ? Buffer.byteLength(item) : item.length
+}
+
+/** Writes a non-negative safe integer in decimal at `pos`, without a string; returns the position after it. */
+function writeDigits(out: Buffer, pos: number, n: number): number {
+  const end = pos + decimalLength(n)
+  let at = end
+  do {
+    const next = Math.floor(n / 10)
+    out[--at] = 48 + (n - next * 10)
+    n = next
+  } while (n > 0)
+  return end
 }

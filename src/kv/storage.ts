@@ -20,7 +20,10 @@
  * `appendfsync everysec`.
  *
  * Recently used records are kept in a small write-through cache, because a
- * LevelDB read is a round trip through libuv's thread pool.
+ * LevelDB read is a round trip through libuv's thread pool; and a key the
+ * store has never held (KeyFilter) is neither read before a write of it
+ * nor for a read of it. In a
+ * batch, only the newest write of each key is written (see flush).
  */
 import {ClassicLevel} from './level.js'
 
@@ -92,6 +95,67 @@ interface Current extends Versioned {
   blob: boolean
 }
 
+/** What one batch writes for one key: its newest write, over what LevelDB held before the batch. */
+interface PlanStep {
+  write: QueuedWrite
+  key: Buffer
+  bucket: number
+  previous: Current | null
+  blob: string | null
+}
+
+/**
+ * The keys this store holds a header for, as 32-bit fingerprints in an
+ * open-addressing hash set (4-8 bytes per key). A write of a key that is
+ * neither in the cache nor here is a write of a new key: no LevelDB read is
+ * needed to learn its current version. A fingerprint shared by two keys
+ * only costs that read; a key is never reported absent while it has a
+ * header (fingerprints are added with every header and never removed).
+ */
+export class KeyFilter {
+  private slots = new Uint32Array(1024)
+  private count = 0
+
+  static fingerprint(key: Buffer): number {
+    // Never 0, which marks an empty slot.
+    return (murmur3(key, 0x5f3759df) | 1) >>> 0
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  has(fingerprint: number): boolean {
+    const mask = this.slots.length - 1
+    for (let at = fingerprint & mask; ; at = (at + 1) & mask) {
+      const held = this.slots[at]
+      if (held === fingerprint) return true
+      if (held === 0) return false
+    }
+  }
+
+  add(fingerprint: number): void {
+    if ((this.count + 1) * 2 > this.slots.length) this.grow()
+    const mask = this.slots.length - 1
+    for (let at = fingerprint & mask; ; at = (at + 1) & mask) {
+      const held = this.slots[at]
+      if (held === fingerprint) return
+      if (held === 0) {
+        this.slots[at] = fingerprint
+        this.count++
+        return
+      }
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots
+    this.slots = new Uint32Array(old.length * 2)
+    this.count = 0
+    for (const fingerprint of old) if (fingerprint !== 0) this.add(fingerprint)
+  }
+}
+
 /** A full disk, from the file system (blobs) or from LevelDB, which says it in its message. */
 function isNoSpace(error: unknown): boolean {
   return (error as NodeJS.ErrnoException)?.code === 'ENOSPC' || /no space left on device/i.test(String((error as Error)?.message))
@@ -114,6 +178,10 @@ export class ServerStore {
   private dirty = false
   private syncing: Promise<void> | null = null
   private readonly digest = new Uint32Array(BUCKETS * 2)
+  /** Every key with a header, once the open-time scan is done (see KeyFilter). */
+  private readonly known = new KeyFilter()
+  /** Whether `known` holds every key (the open-time scan is done): reads of other keys then need no LevelDB read. */
+  private knownComplete = false
   private queue: QueuedWrite[] = []
   private chain: Promise<void> = Promise.resolve()
   private flushScheduled = false
@@ -175,10 +243,12 @@ export class ServerStore {
       const key = hkey.subarray(3)
       const entry = decodeHeader(header)
       this.xorDigest(hkey.readUInt16BE(1), key, entry)
+      this.known.add(KeyFilter.fingerprint(key))
       if (entry.version > this.highestVersion) this.highestVersion = entry.version
       if (!entry.tomb) this.live++
       if (header[0] === BLOB_FLAG) blobs.add(this.blobs.name(key, entry.version))
     }
+    this.knownComplete = true
     await this.blobs.sweep(blobs)
   }
 
@@ -243,6 +313,7 @@ export class ServerStore {
   async getHeader(key: Buffer): Promise<Versioned | null> {
     const cached = this.cache.get(key.toString('latin1'))
     if (cached) return cached
+    if (this.absent(key)) return null
     const header = await this.db.get(headerKey(key))
     return header ? decodeHeader(header) : null
   }
@@ -256,6 +327,7 @@ export class ServerStore {
     const id = key.toString('latin1')
     const cached = this.cache.get(id)
     if (cached) return cached
+    if (this.absent(key)) return null
     // A blob can be replaced (and its file removed) between reading its
     // header and reading its file; the header is then read again.
     for (let attempt = 0; ; attempt++) {
@@ -274,6 +346,11 @@ export class ServerStore {
       this.remember(id, record)
       return record
     }
+  }
+
+  /** A key this store has certainly never held a header for (a read of it needs no LevelDB read). */
+  private absent(key: Buffer): boolean {
+    return this.knownComplete && !this.known.has(KeyFilter.fingerprint(key))
   }
 
   private remember(id: string, record: StoredRecord | null): void {
@@ -377,7 +454,8 @@ export class ServerStore {
         // Cached values are small, so never blobs.
         const cached = this.cache.get(write.id)
         if (cached) entry.current = {version: cached.version, tomb: cached.tomb, blob: false}
-        else unknown.push(entry)
+        // A key with no header at all (a new key) needs no read.
+        else if (this.known.has(KeyFilter.fingerprint(write.key))) unknown.push(entry)
       }
       if (unknown.length > 0) {
         const headers = await this.db.getMany(unknown.map((entry) => headerKey(entry.key, entry.bucket)))
@@ -387,13 +465,30 @@ export class ServerStore {
         })
       }
 
-      const plan: Array<{write: QueuedWrite; key: Buffer; bucket: number; previous: Current | null; blob: string | null}> = []
+      // One step per key: the newest applied write of each key in this
+      // batch. An older write of the same key in the same batch is applied
+      // (and acknowledged as such) but superseded inside the one atomic
+      // LevelDB write, so it is never written: nothing can observe it
+      // there, and LWW would discard it anyway. A hot key (redis-benchmark's
+      // default key, a directory record) then costs one header and one value
+      // per batch, not two entries per write.
+      const plan: PlanStep[] = []
+      const steps = new Map<string, PlanStep>()
       const applied = writes.map((write) => {
         const entry = keys.get(write.id)!
         if (!newer(write, entry.current)) return false
         const large = !write.tomb && (write.value?.length ?? 0) >= BLOB_MIN_BYTES
         const blob = large ? this.blobs.name(entry.key, write.version) : null
-        plan.push({write, key: entry.key, bucket: entry.bucket, previous: entry.current, blob})
+        const step = steps.get(write.id)
+        if (step) {
+          // Supersedes an earlier step of this batch, which keeps its `previous` (what LevelDB holds).
+          step.write = write
+          step.blob = blob
+        } else {
+          const fresh: PlanStep = {write, key: entry.key, bucket: entry.bucket, previous: entry.current, blob}
+          steps.set(write.id, fresh)
+          plan.push(fresh)
+        }
         entry.current = {version: write.version, tomb: write.tomb, blob: blob !== null}
         return true
       })
@@ -414,6 +509,7 @@ export class ServerStore {
       else await batch.close()
       created.length = 0
       this.dirty = true
+      for (const {key} of plan) this.known.add(KeyFilter.fingerprint(key))
 
       const replaced: string[] = []
       for (const {write, key, bucket, previous} of plan) {
@@ -425,9 +521,7 @@ export class ServerStore {
         this.xorDigest(bucket, key, write)
         if (!write.tomb) this.live++
       }
-      for (const [i, write] of writes.entries()) {
-        if (applied[i]) this.remember(write.id, {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
-      }
+      for (const {write} of plan) this.remember(write.id, {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
       // Best effort: a file left by a failed removal is swept at the next start.
       await Promise.all(replaced.map((name) => this.blobs.remove(name).catch(() => undefined)))
       for (let i = 0; i < writes.length; i++) writes[i].done(null, applied[i])

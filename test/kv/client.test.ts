@@ -21,11 +21,11 @@ async function cannedServer(parts: Buffer[]): Promise<{port: number; close: () =
 
 const WIRE = Buffer.from('$10\r\n0123456789\r\n+OK\r\n$-1\r\n-ERR bad thing\r\n$3\r\nabc\r\n*2\r\n$9\r\nabcdefghi\r\n:5\r\n$12\r\nhello world!\r\n')
 
-async function replies(parts: Buffer[], pool: BufferPool): Promise<Array<RespValue | string>> {
+async function replies(parts: Buffer[], pool?: BufferPool, count = 7): Promise<Array<RespValue | string>> {
   const server = await cannedServer(parts)
   const client = await RespClient.connect({host: '127.0.0.1', port: server.port, pool})
   try {
-    const calls = Array.from({length: 7}, () => client.call('X').catch((error: unknown) => (error instanceof RespReplyError ? `error ${error.message}` : Promise.reject(error))))
+    const calls = Array.from({length: count}, () => client.call('X').catch((error: unknown) => (error instanceof RespReplyError ? `error ${error.message}` : Promise.reject(error))))
     return await Promise.all(calls)
   } finally {
     client.close()
@@ -37,6 +37,30 @@ describe('kv RESP client', () => {
   it('finds in the installed redis-parser the private field pooled reads rely on (an upgrade that changes it fails here)', () => {
     // Without it the client silently falls back to unpooled replies; this test is what makes the change loud.
     expect(parserBufferContract()).to.equal(true)
+  })
+
+  it('reads integer replies, whatever the split, as redis-parser does, and fails on a malformed one', async function () {
+    this.timeout(60_000)
+    const wire = Buffer.from(':1\r\n:0\r\n:-42\r\n:1807011840000123\r\n+OK\r\n*1\r\n:3\r\n:7\r\n')
+    const want = [1, 0, -42, 1_807_011_840_000_123, 'OK', [3], 7]
+    const splits: Buffer[][] = [[...wire].map((byte) => Buffer.from([byte]))]
+    for (let cut = 1; cut < wire.length; cut++) splits.push([wire.subarray(0, cut), wire.subarray(cut)])
+    for (const parts of splits) {
+      const got = await replies(parts, undefined, want.length)
+      const plain = got.map((value) => (Buffer.isBuffer(value) ? value.toString() : value))
+      expect(plain, `split into ${parts.map((part) => part.length).join('+')}`).to.deep.equal(want)
+    }
+    const server = await cannedServer([Buffer.from(':1\r\n:12x\r\n')])
+    const client = await RespClient.connect({host: '127.0.0.1', port: server.port})
+    try {
+      const [first, second] = await Promise.allSettled([client.call('X'), client.call('X')])
+      expect(first).to.deep.equal({status: 'fulfilled', value: 1})
+      expect(second.status).to.equal('rejected')
+      expect(String((second as PromiseRejectedResult).reason)).to.match(/bad integer reply/)
+    } finally {
+      client.close()
+      server.close()
+    }
   })
 
   it('reads large bulk replies into pooled buffers, whatever the split, and every other reply as before', async function () {

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 
 import {globToRegExp} from '../../src/kv/glob.js'
-import {BufferPool, RequestParser, ProtocolError, encodeCommand} from '../../src/kv/resp.js'
+import {BufferPool, RequestParser, ProtocolError, encodeArgs, encodeCommand} from '../../src/kv/resp.js'
 import {Ring, BUCKETS} from '../../src/kv/ring.js'
 
 describe('kv RESP request parser, globs and ring', () => {
@@ -21,9 +21,27 @@ describe('kv RESP request parser, globs and ring', () => {
     expect(request.oversize).to.equal(true)
   })
 
+  it('encodes commands in one buffer with the same bytes as encodeCommand, numbers included', () => {
+    const numbers = [0, 1, 9, 10, 99, 100, 123_456, 2 ** 31, 1_764_620_000_000 * 1024 + 1023, Number.MAX_SAFE_INTEGER, -1, -42, 1.5, 1e21, Number.NaN]
+    for (const n of numbers) {
+      const args = [Buffer.from('XSET'), Buffer.from('0:key'), n, 'é€', '']
+      const one = encodeArgs(args)
+      expect(Buffer.isBuffer(one)).to.equal(true)
+      expect((one as Buffer).toString('latin1')).to.equal(Buffer.concat(encodeCommand(args)).toString('latin1'))
+      const [parsed] = new RequestParser().feed(one as Buffer)
+      expect(parsed.args.map((arg) => arg.toString())).to.deep.equal(['XSET', '0:key', String(n), 'é€', ''])
+    }
+  })
+
   it('throws a ProtocolError on malformed input', () => {
     expect(() => new RequestParser().feed(Buffer.from('*2\r\n+nope\r\n'))).to.throw(ProtocolError)
     expect(() => new RequestParser({maxInline: 10}).feed(Buffer.alloc(100, 65))).to.throw(ProtocolError)
+    // A bulk whose length is wrong (no CRLF after its bytes), whole in one chunk or split.
+    const wire = Buffer.from('*2\r\n$3\r\nGET\r\n$2\r\nabc\r\n')
+    for (let cut = 1; cut <= wire.length; cut++) {
+      const parser = new RequestParser()
+      expect(() => [...parser.feed(wire.subarray(0, cut)), ...parser.feed(wire.subarray(cut))], `cut at ${cut}`).to.throw(ProtocolError)
+    }
   })
 
   it('matches Redis glob patterns', () => {

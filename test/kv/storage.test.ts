@@ -6,7 +6,7 @@ import path from 'node:path'
 import {expect} from 'chai'
 
 import {BLOB_MIN_BYTES} from '../../src/kv/blobs.js'
-import {ServerStore} from '../../src/kv/storage.js'
+import {KeyFilter, ServerStore} from '../../src/kv/storage.js'
 
 /** Every blob file under a server's data dir, by name. */
 async function blobFiles(dir: string): Promise<string[]> {
@@ -136,6 +136,190 @@ describe('kv server storage: large values as blob files', () => {
     const value = big()
     expect(await store.apply(key, 1, false, value)).to.equal(true)
     expect((await store.getValue(key))?.equals(value)).to.equal(true)
+  })
+})
+
+describe('kv server storage: several writes of one key in one group commit', () => {
+  let dir: string
+  let other: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+    other = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+    await rm(other, {recursive: true, force: true})
+  })
+
+  it('acknowledges each newer one, keeps the newest, and leaves the digests, counts and restart as if only it was written', async () => {
+    const store = new ServerStore(dir)
+    await store.open()
+    const hot = Buffer.from('0:hot')
+    const gone = Buffer.from('0:gone')
+    await store.apply(gone, 1, false, Buffer.from('old'))
+    // Issued in one turn: one batch. Version 3 after 5 is stale and refused; a tombstone in between is superseded.
+    const outcomes = await Promise.all([
+      store.apply(hot, 2, false, Buffer.from('a')),
+      store.apply(hot, 4, true, null),
+      store.apply(hot, 5, false, Buffer.from('b')),
+      store.apply(hot, 3, false, Buffer.from('stale')),
+      store.apply(hot, 7, false, Buffer.from('c')),
+      store.apply(gone, 2, false, Buffer.from('x')),
+      store.apply(gone, 6, true, null),
+    ])
+    expect(outcomes).to.deep.equal([true, true, true, false, true, true, true])
+    expect((await store.getValue(hot))?.toString()).to.equal('c')
+    expect(await store.getHeader(gone)).to.include({version: 6, tomb: true})
+    expect(store.liveKeys).to.equal(1)
+    const digests = Buffer.from(store.digests())
+    await store.close()
+
+    // The same final state written one version per key.
+    const plain = new ServerStore(other)
+    await plain.open()
+    await plain.apply(hot, 7, false, Buffer.from('c'))
+    await plain.apply(gone, 6, true, null)
+    expect(Buffer.from(plain.digests()).equals(digests)).to.equal(true)
+    await plain.close()
+
+    // LevelDB holds exactly that: a reopened store (no cache) reads it back and scans the same digests.
+    const reopened = new ServerStore(dir)
+    await reopened.open()
+    try {
+      expect(await reopened.getRecord(hot)).to.deep.include({version: 7, tomb: false})
+      expect((await reopened.getValue(hot))?.toString()).to.equal('c')
+      expect(await reopened.getHeader(gone)).to.include({version: 6, tomb: true})
+      expect(await reopened.getValue(gone)).to.equal(undefined)
+      expect(reopened.liveKeys).to.equal(1)
+      expect(Buffer.from(reopened.digests()).equals(digests)).to.equal(true)
+    } finally {
+      await reopened.close()
+    }
+  })
+})
+
+describe('kv server storage: writes of new keys skip the version read', () => {
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('a key filter never loses a key it was given, through growth', () => {
+    const filter = new KeyFilter()
+    const keys = Array.from({length: 50_000}, (_, i) => Buffer.from(`0:key:${i}`))
+    for (const key of keys) filter.add(KeyFilter.fingerprint(key))
+    expect(keys.every((key) => filter.has(KeyFilter.fingerprint(key)))).to.equal(true)
+    expect(filter.size).to.be.within(49_990, 50_000)
+    // Most keys it was not given are absent (a present one only costs a read).
+    const others = Array.from({length: 10_000}, (_, i) => Buffer.from(`1:other:${i}`)).filter((key) => filter.has(KeyFilter.fingerprint(key)))
+    expect(others.length).to.be.below(100)
+  })
+
+  it('reads no header for a new key, still reads one for a key it holds after a restart (and refuses a stale version)', async () => {
+    const store = new ServerStore(dir, {cacheBytes: 0})
+    await store.open()
+    let reads = 0
+    const count = (target: ServerStore): void => {
+      const getMany = target.db.getMany.bind(target.db)
+      target.db.getMany = ((keys: Buffer[], options?: unknown) => {
+        reads++
+        return getMany(keys, options as never)
+      }) as typeof target.db.getMany
+    }
+    count(store)
+    const keys = Array.from({length: 100}, (_, i) => Buffer.from(`0:k${i}`))
+    const outcomes = await Promise.all(keys.map((key) => store.apply(key, 10, false, Buffer.from('v'))))
+    expect(outcomes.every(Boolean)).to.equal(true)
+    expect(reads).to.equal(0)
+    // With no cache, a key it holds is read before it is overwritten: stale refused, newer applied.
+    expect(await store.apply(keys[0], 5, false, Buffer.from('old'))).to.equal(false)
+    expect(reads).to.equal(1)
+    expect(await store.apply(keys[1], 11, false, Buffer.from('new'))).to.equal(true)
+    await store.close()
+
+    // After a restart the open-time scan knows every key again.
+    const reopened = new ServerStore(dir, {cacheBytes: 0})
+    await reopened.open()
+    reads = 0
+    count(reopened)
+    try {
+      expect(await reopened.apply(keys[2], 9, true, null)).to.equal(false)
+      expect(reads).to.equal(1)
+      expect(await reopened.apply(Buffer.from('0:fresh'), 1, false, Buffer.from('x'))).to.equal(true)
+      expect(reads).to.equal(1)
+      expect((await reopened.getValue(keys[1]))?.toString()).to.equal('new')
+      expect((await reopened.getValue(keys[2]))?.toString()).to.equal('v')
+      expect(reopened.liveKeys).to.equal(101)
+    } finally {
+      await reopened.close()
+    }
+  })
+})
+
+describe('kv server storage: reads of keys it never held', () => {
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'kv-storage-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  /** Counts LevelDB point reads (get and getMany) on a real store. */
+  function countReads(store: ServerStore): {reads: number} {
+    const counter = {reads: 0}
+    const get = store.db.get.bind(store.db)
+    const getMany = store.db.getMany.bind(store.db)
+    store.db.get = ((key: Buffer, options?: unknown) => {
+      counter.reads++
+      return get(key, options as never)
+    }) as typeof store.db.get
+    store.db.getMany = ((keys: Buffer[], options?: unknown) => {
+      counter.reads++
+      return getMany(keys, options as never)
+    }) as typeof store.db.getMany
+    return counter
+  }
+
+  it('answers them as missing without a LevelDB read once it knows every key, and reads held keys as before', async () => {
+    const store = new ServerStore(dir, {cacheBytes: 0})
+    await store.open()
+    await store.apply(Buffer.from('0:here'), 3, false, Buffer.from('v'))
+    await store.apply(Buffer.from('0:dead'), 4, true, null)
+    await store.close()
+
+    // Opened with deferScan: until the scan, every read goes to LevelDB, and answers the same.
+    const reopened = new ServerStore(dir, {cacheBytes: 0})
+    await reopened.open({deferScan: true})
+    const counter = countReads(reopened)
+    try {
+      expect(await reopened.getRecord(Buffer.from('0:never'))).to.equal(null)
+      expect(await reopened.getHeader(Buffer.from('0:never'))).to.equal(null)
+      expect(counter.reads).to.equal(2)
+      await reopened.scan()
+      counter.reads = 0
+      expect(await reopened.getRecord(Buffer.from('0:never'))).to.equal(null)
+      expect(await reopened.getHeader(Buffer.from('0:never'))).to.equal(null)
+      expect(await reopened.getValue(Buffer.from('0:never'))).to.equal(undefined)
+      expect(counter.reads).to.equal(0)
+      expect((await reopened.getValue(Buffer.from('0:here')))?.toString()).to.equal('v')
+      expect(await reopened.getHeader(Buffer.from('0:dead'))).to.include({version: 4, tomb: true})
+      expect(counter.reads).to.equal(2)
+      // A key written since is known at once.
+      await reopened.apply(Buffer.from('0:new'), 5, false, Buffer.from('n'))
+      expect((await reopened.getValue(Buffer.from('0:new')))?.toString()).to.equal('n')
+    } finally {
+      await reopened.close()
+    }
   })
 })
 
