@@ -5,11 +5,12 @@ import {BufferPool} from '../../kv/resp.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {markRecyclable} from '../recycle.js'
+import {allocShared, pieceHasher} from './hasher.js'
 import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
 import type {ClusterStore} from './store.js'
 
-/** Pieces in flight in each direction. */
+/** Pieces in flight in each direction (8 MiB of 1 MiB pieces, 32 MiB of a large file's 4 MiB ones). */
 export const PIECES_IN_FLIGHT = 8
 
 /**
@@ -72,7 +73,8 @@ export async function uploadPieces(
   // A piece's buffer is reused once the piece is stored (its reply came
   // back, so the socket is done with it): fresh buffers cost a page fault
   // per 4 KiB, more than copying into them.
-  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2)
+  // In shared memory, so that the worker thread hashes each piece where it is (hasher.ts).
+  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2, allocShared)
 
   const sendPiece = async (hash: string, piece: Buffer): Promise<void> => {
     await intent.add([hash])
@@ -91,11 +93,16 @@ export async function uploadPieces(
 
   for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize, pool)) {
     if (failure) break
-    const hash = createHash('sha256').update(piece).digest('hex')
+    // The piece's hash on the worker while this thread hashes the whole file.
+    const index = pieces.push('') - 1
+    const hashing = pieceHasher.hash(piece)
     whole.update(piece)
-    pieces.push(hash)
     size += piece.length
-    const task: Promise<void> = sendPiece(hash, piece)
+    const task: Promise<void> = hashing
+      .then((hash) => {
+        pieces[index] = hash
+        return sendPiece(hash, piece)
+      })
       .then(() => pool.release(piece))
       .catch((error: unknown) => {
         failure ??= error
@@ -155,14 +162,14 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
  */
 export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, hash: string, expectedLength: number): Promise<Buffer> {
   const key = pieceKey(hash)
-  const valid = (data: Buffer | null): data is Buffer =>
-    data !== null && data.length === expectedLength && createHash('sha256').update(data).digest('hex') === hash
+  const valid = async (data: Buffer | null): Promise<boolean> =>
+    data !== null && data.length === expectedLength && (await pieceHasher.hash(data)) === hash
   const replicas = ranking.order(await store.locate(PIECE_DB, key).catch(() => [] as string[]))
   for (const address of replicas) {
     const started = Date.now()
     try {
       const data = await withTimeout(store.readFrom(address, PIECE_DB, key), PIECE_TIMEOUT_MS, `piece ${hash} from ${address}`)
-      if (valid(data)) {
+      if (data && (await valid(data))) {
         ranking.record(address, Date.now() - started)
         return data
       }
@@ -176,7 +183,7 @@ export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, h
   }
 
   const data = await store.get(PIECE_DB, key)
-  if (valid(data)) return data
+  if (data && (await valid(data))) return data
   if (data === null) throw new TemporaryError(`piece ${hash} is not available from any replica`)
   throw new IntegrityError(`piece ${hash} failed its hash check on every replica`)
 }
