@@ -21,7 +21,8 @@ export const PIECE_DB = 2
  * manifest) stay small beside the data; small enough that the window of
  * pieces in flight keeps memory low (8 MiB each way) and that a retry
  * repeats little. Measured: 1 MiB values moved faster through the router
- * than 4 MiB ones (bench/files.bench.ts). See docs/cluster-files.md.
+ * than 4 MiB ones (bench/files.bench.ts), when every piece went through it.
+ * Large files use LARGE_PIECE_SIZE. See docs/cluster-files.md.
  */
 export const PIECE_SIZE = 1024 * 1024
 

@@ -4,7 +4,7 @@ import {Readable} from 'node:stream'
 import {BufferPool} from '../../kv/resp.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
-import {markRecyclable} from '../recycle.js'
+import {markRecyclable, recycle} from '../recycle.js'
 import {allocShared, pieceHasher} from './hasher.js'
 import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
@@ -22,7 +22,8 @@ async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number, pool
   let filled = 0
   for await (const chunk of source) {
     if (filled === 0 && chunk.length === pieceSize) {
-      // A chunk that is exactly one piece (1 MiB reads of a file) goes on as it is, without a copy.
+      // A chunk that is exactly one piece (a file read in piece-sized chunks) goes on as it is,
+      // without a copy; it goes back to its source once stored (uploadPieces).
       yield chunk
       continue
     }
@@ -38,6 +39,8 @@ async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number, pool
         filled = 0
       }
     }
+    // Its bytes are all copied: the source may reuse it (recycle.ts).
+    recycle(chunk)
   }
 
   if (filled > 0) yield piece.subarray(0, filled)
@@ -103,7 +106,10 @@ export async function uploadPieces(
         pieces[index] = hash
         return sendPiece(hash, piece)
       })
-      .then(() => pool.release(piece))
+      .then(() => {
+        pool.release(piece)
+        recycle(piece)
+      })
       .catch((error: unknown) => {
         failure ??= error
       })
