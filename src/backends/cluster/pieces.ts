@@ -212,8 +212,10 @@ export function downloadPieces(store: ClusterStore, manifest: Manifest, what: st
       window.push(promise)
     }
 
+    // The same bytes in flight whatever the piece size: 8 MiB (8 pieces of 1 MiB, 2 of 4 MiB; at least 2).
+    const inFlight = Math.max(2, Math.floor((PIECES_IN_FLIGHT * PIECE_SIZE) / Math.max(manifest.pieceSize, 1)))
     try {
-      while (next < manifest.pieces.length && window.length < PIECES_IN_FLIGHT) fetchNext()
+      while (next < manifest.pieces.length && window.length < inFlight) fetchNext()
       while (window.length > 0) {
         const piece = await window.shift()!
         if (next < manifest.pieces.length) fetchNext()
