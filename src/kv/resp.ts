@@ -43,10 +43,12 @@ export class BufferPool {
   /**
    * @param minBytes values smaller than this are not pooled
    * @param maxFree buffers kept for reuse at most
+   * @param alloc how a new buffer is made (e.g. in a SharedArrayBuffer, for a worker thread to read)
    */
   constructor(
     readonly minBytes = 256 * 1024,
     private readonly maxFree = 16,
+    private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafeSlow(size),
   ) {}
 
   /** A buffer of exactly `size` bytes (a view of a pooled one when one fits). */
@@ -58,7 +60,7 @@ export class BufferPool {
         return candidate.subarray(0, size)
       }
     }
-    const fresh = Buffer.allocUnsafeSlow(size)
+    const fresh = this.alloc(size)
     this.mine.add(fresh.buffer)
     return fresh
   }

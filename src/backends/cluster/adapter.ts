@@ -4,7 +4,7 @@ import type {About, Entry, RemoveOptions, StorageAdapter, TransferOptions, Write
 import {NotFoundError, UsageError} from '../errors.js'
 import {verifyDigests} from '../hashing.js'
 import {UploadIntent} from './intents.js'
-import {encodeManifest, type Manifest, manifestKey, PIECE_SIZE, pieceLength} from './manifest.js'
+import {encodeManifest, type Manifest, manifestKey, pieceLength, pieceSizeFor} from './manifest.js'
 import {META_DB, MetaTree} from './meta.js'
 import {downloadPieces, uploadPieces} from './pieces.js'
 import type {ClusterStore} from './store.js'
@@ -76,7 +76,7 @@ export class ClusterBackend implements StorageAdapter {
     try {
       const manifest = await uploadPieces(this.store, intent, source, {
         onProgress: options.onProgress,
-        pieceSize: this.options.pieceSize ?? PIECE_SIZE,
+        pieceSize: this.options.pieceSize ?? pieceSizeFor(options.size),
       })
       verifyDigests(`cannot write ${path}`, manifest, options.expect)
       const {stored: _stored, reused: _reused, ...content} = manifest

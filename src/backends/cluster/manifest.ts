@@ -21,9 +21,26 @@ export const PIECE_DB = 2
  * manifest) stay small beside the data; small enough that the window of
  * pieces in flight keeps memory low (8 MiB each way) and that a retry
  * repeats little. Measured: 1 MiB values moved faster through the router
- * than 4 MiB ones (bench/files.bench.ts). See docs/cluster-files.md.
+ * than 4 MiB ones (bench/files.bench.ts), when every piece went through it.
+ * Large files use LARGE_PIECE_SIZE. See docs/cluster-files.md.
  */
 export const PIECE_SIZE = 1024 * 1024
+
+/** Files of this size and above are cut into LARGE_PIECE_SIZE pieces. */
+export const LARGE_FILE_BYTES = 64 * 1024 * 1024
+
+/**
+ * 4 MiB pieces for large files, as BitTorrent picks its piece size by the
+ * file's: a quarter of the per-piece costs (a blob file, a LevelDB entry, a
+ * dedup check and a round trip per replica, 64 hex digits in the manifest).
+ * The manifest records each file's piece size, so readers need no rule.
+ */
+export const LARGE_PIECE_SIZE = 4 * 1024 * 1024
+
+/** The piece size for a new file of `size` bytes (unknown: the default). */
+export function pieceSizeFor(size: number | undefined): number {
+  return size !== undefined && size >= LARGE_FILE_BYTES ? LARGE_PIECE_SIZE : PIECE_SIZE
+}
 
 export const pieceKey = (hash: string) => `p:${hash}`
 export const manifestKey = (id: string) => `m:${id}`

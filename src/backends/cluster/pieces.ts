@@ -4,12 +4,13 @@ import {Readable} from 'node:stream'
 import {BufferPool} from '../../kv/resp.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
-import {markRecyclable} from '../recycle.js'
+import {markRecyclable, recycle} from '../recycle.js'
+import {allocShared, pieceHasher} from './hasher.js'
 import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
 import type {ClusterStore} from './store.js'
 
-/** Pieces in flight in each direction. */
+/** Pieces in flight in each direction (8 MiB of 1 MiB pieces, 32 MiB of a large file's 4 MiB ones). */
 export const PIECES_IN_FLIGHT = 8
 
 /**
@@ -21,7 +22,8 @@ async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number, pool
   let filled = 0
   for await (const chunk of source) {
     if (filled === 0 && chunk.length === pieceSize) {
-      // A chunk that is exactly one piece (1 MiB reads of a file) goes on as it is, without a copy.
+      // A chunk that is exactly one piece (a file read in piece-sized chunks) goes on as it is,
+      // without a copy; it goes back to its source once stored (uploadPieces).
       yield chunk
       continue
     }
@@ -37,6 +39,8 @@ async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number, pool
         filled = 0
       }
     }
+    // Its bytes are all copied: the source may reuse it (recycle.ts).
+    recycle(chunk)
   }
 
   if (filled > 0) yield piece.subarray(0, filled)
@@ -72,7 +76,8 @@ export async function uploadPieces(
   // A piece's buffer is reused once the piece is stored (its reply came
   // back, so the socket is done with it): fresh buffers cost a page fault
   // per 4 KiB, more than copying into them.
-  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2)
+  // In shared memory, so that the worker thread hashes each piece where it is (hasher.ts).
+  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2, allocShared)
 
   const sendPiece = async (hash: string, piece: Buffer): Promise<void> => {
     await intent.add([hash])
@@ -91,12 +96,20 @@ export async function uploadPieces(
 
   for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize, pool)) {
     if (failure) break
-    const hash = createHash('sha256').update(piece).digest('hex')
+    // The piece's hash on the worker while this thread hashes the whole file.
+    const index = pieces.push('') - 1
+    const hashing = pieceHasher.hash(piece)
     whole.update(piece)
-    pieces.push(hash)
     size += piece.length
-    const task: Promise<void> = sendPiece(hash, piece)
-      .then(() => pool.release(piece))
+    const task: Promise<void> = hashing
+      .then((hash) => {
+        pieces[index] = hash
+        return sendPiece(hash, piece)
+      })
+      .then(() => {
+        pool.release(piece)
+        recycle(piece)
+      })
       .catch((error: unknown) => {
         failure ??= error
       })
@@ -155,14 +168,14 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
  */
 export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, hash: string, expectedLength: number): Promise<Buffer> {
   const key = pieceKey(hash)
-  const valid = (data: Buffer | null): data is Buffer =>
-    data !== null && data.length === expectedLength && createHash('sha256').update(data).digest('hex') === hash
+  const valid = async (data: Buffer | null): Promise<boolean> =>
+    data !== null && data.length === expectedLength && (await pieceHasher.hash(data)) === hash
   const replicas = ranking.order(await store.locate(PIECE_DB, key).catch(() => [] as string[]))
   for (const address of replicas) {
     const started = Date.now()
     try {
       const data = await withTimeout(store.readFrom(address, PIECE_DB, key), PIECE_TIMEOUT_MS, `piece ${hash} from ${address}`)
-      if (valid(data)) {
+      if (data && (await valid(data))) {
         ranking.record(address, Date.now() - started)
         return data
       }
@@ -176,7 +189,7 @@ export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, h
   }
 
   const data = await store.get(PIECE_DB, key)
-  if (valid(data)) return data
+  if (data && (await valid(data))) return data
   if (data === null) throw new TemporaryError(`piece ${hash} is not available from any replica`)
   throw new IntegrityError(`piece ${hash} failed its hash check on every replica`)
 }
@@ -199,8 +212,10 @@ export function downloadPieces(store: ClusterStore, manifest: Manifest, what: st
       window.push(promise)
     }
 
+    // The same bytes in flight whatever the piece size: 8 MiB (8 pieces of 1 MiB, 2 of 4 MiB; at least 2).
+    const inFlight = Math.max(2, Math.floor((PIECES_IN_FLIGHT * PIECE_SIZE) / Math.max(manifest.pieceSize, 1)))
     try {
-      while (next < manifest.pieces.length && window.length < PIECES_IN_FLIGHT) fetchNext()
+      while (next < manifest.pieces.length && window.length < inFlight) fetchNext()
       while (window.length > 0) {
         const piece = await window.shift()!
         if (next < manifest.pieces.length) fetchNext()

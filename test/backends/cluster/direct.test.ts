@@ -8,6 +8,7 @@ import path from 'node:path'
 import {collect, runCli, spawnCli, type CliResult} from '../../helpers/cli.js'
 import {TestCluster} from '../../helpers/cluster.js'
 import {RespClient} from '../../../src/kv/client.js'
+import {pieceSizeFor} from '../../../src/backends/cluster/manifest.js'
 
 const MiB = 1024 * 1024
 const PIECE_DB = 2
@@ -102,7 +103,8 @@ describe('pieces go straight between the CLI and the servers (3 servers, RF=2)',
     expect(uploadThroughRouter, 'piece bytes through the router on upload').to.be.below(0.05 * size)
     expect(downloadThroughRouter, 'piece bytes through the router on download').to.be.below(0.05 * size)
     const copies = await pieceCopies()
-    expect(copies.size).to.equal(256)
+    // Large files are cut into 4 MiB pieces (manifest.ts).
+    expect(copies.size).to.equal(size / pieceSizeFor(size))
     expect([...copies.values()].every((n) => n === 2), 'every piece on two servers').to.equal(true)
   })
 
@@ -139,7 +141,7 @@ describe('pieces go straight between the CLI and the servers (3 servers, RF=2)',
     await cluster.startServer(victim)
     await cluster.waitUntilUp(cluster.options.servers)
     await until('every piece is on two servers again', async () => [...(await pieceCopies()).values()].every((n) => n === 2))
-    expect((await pieceCopies()).size).to.equal(piecesBefore + 96)
+    expect((await pieceCopies()).size).to.equal(piecesBefore + (96 * MiB) / pieceSizeFor(96 * MiB))
     await downloadWithEachServerDown('/killed.bin', want)
   })
 

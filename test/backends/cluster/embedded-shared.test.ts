@@ -1,4 +1,5 @@
 import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import fs from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
@@ -7,10 +8,12 @@ import {Readable} from 'node:stream'
 
 import {expect} from 'chai'
 
+import type {ClusterBackend} from '../../../src/backends/cluster/adapter.js'
 import {EmbeddedStore, socketPath} from '../../../src/backends/cluster/embedded.js'
 import {createClusterBackend} from '../../../src/backends/cluster/index.js'
 import {IntegrityError} from '../../../src/backends/errors.js'
 import {RespClusterStore} from '../../../src/backends/cluster/kv-store.js'
+import {LARGE_FILE_BYTES, LARGE_PIECE_SIZE} from '../../../src/backends/cluster/manifest.js'
 import {RespClient, RespConnectionError} from '../../../src/kv/client.js'
 import {RouterStore} from '../../../src/kv/hints.js'
 import {KvRouter} from '../../../src/kv/router.js'
@@ -175,6 +178,51 @@ describe('the embedded data dir shared by several stores', function () {
         for await (const chunk of await adapter.openRead('/f.bin')) chunks.push(chunk as Buffer)
       })()
       await reading.then(
+        () => expect.fail('the damaged file downloaded without an error'),
+        (error: unknown) => expect(error).to.be.instanceOf(IntegrityError),
+      )
+    } finally {
+      await adapter.close?.()
+    }
+  })
+
+  it('cuts a large file into 4 MiB pieces, reads it back, and fails its download once one piece is damaged', async () => {
+    const adapter = await createClusterBackend({retries: 0, retryBaseMs: 1, yandexApiUrl: '', localRoot: '', dataDir, log: () => {}})
+    try {
+      const size = LARGE_FILE_BYTES + 5
+      const content = Buffer.alloc(size)
+      for (let i = 0; i < content.length; i += 4096) content.writeUInt32BE(i, i)
+      const chunks = Array.from({length: Math.ceil(size / (1024 * 1024))}, (_, i) => content.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024))
+      await (adapter as ClusterBackend).write('/large.bin', Readable.from(chunks), {size})
+      const manifest = await (adapter as ClusterBackend).manifestOf('/large.bin')
+      expect(manifest.pieceSize).to.equal(LARGE_PIECE_SIZE)
+      expect(manifest.pieces).to.have.length(Math.ceil(size / LARGE_PIECE_SIZE))
+      expect(manifest.sha256).to.equal(createHash('sha256').update(content).digest('hex'))
+      const read = async () => {
+        const hash = createHash('sha256')
+        let bytes = 0
+        for await (const chunk of await adapter.openRead('/large.bin')) {
+          hash.update(chunk as Buffer)
+          bytes += (chunk as Buffer).length
+        }
+        return {bytes, sha256: hash.digest('hex')}
+      }
+      expect(await read()).to.deep.equal({bytes: size, sha256: manifest.sha256})
+
+      const blobs = path.join(dataDir, 'server0', 'blobs')
+      let damaged = 0
+      for (const folder of await fs.readdir(blobs)) {
+        for (const name of await fs.readdir(path.join(blobs, folder))) {
+          const file = path.join(blobs, folder, name)
+          if (damaged > 0 || (await fs.stat(file)).size !== LARGE_PIECE_SIZE) continue
+          const data = await fs.readFile(file)
+          data[LARGE_PIECE_SIZE - 1] ^= 0x01
+          await fs.writeFile(file, data)
+          damaged++
+        }
+      }
+      expect(damaged).to.equal(1)
+      await read().then(
         () => expect.fail('the damaged file downloaded without an error'),
         (error: unknown) => expect(error).to.be.instanceOf(IntegrityError),
       )

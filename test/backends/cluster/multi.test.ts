@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {createClusterBackend} from '../../../src/backends/cluster/index.js'
-import {PIECE_SIZE} from '../../../src/backends/cluster/manifest.js'
+import {pieceSizeFor} from '../../../src/backends/cluster/manifest.js'
 import {collect, runCli, spawnCli, type CliResult} from '../../helpers/cli.js'
 import {TestCluster} from '../../helpers/cluster.js'
 import {describeStorageCompliance} from '../../compliance/storage.js'
@@ -198,7 +198,7 @@ describe('files on a 3-server RF=2 cluster, through the CLI', function () {
     const report = JSON.parse(gc.stdout)
     expect(report.staleIntents).to.equal(1)
     expect(report.piecesFreed).to.be.at.least(3)
-    expect(report.bytesFreed).to.equal(report.piecesFreed * PIECE_SIZE)
+    expect(report.bytesFreed).to.equal(report.piecesFreed * pieceSizeFor(64 * 1024 * 1024))
     const after = await about()
     expect(after.used).to.equal(before.used)
     for (const name of ['keep.txt', 'replaced.txt']) {

@@ -1,0 +1,97 @@
+/**
+ * SHA-256 of pieces on the second core. A transfer hashes every byte twice
+ * (each piece's name, and the whole file's SHA-256), which is most of its
+ * CPU: one pass on this thread (the whole file, which must go in order) and
+ * the other in a worker thread (the pieces, in any order), at the same time.
+ *
+ * Only pieces whose bytes live in a SharedArrayBuffer go to the worker: it
+ * reads them where they are, with no copy (the message carries the buffer's
+ * handle, an offset and a length, and the digest comes back). The caller must
+ * not change those bytes until the digest has come back. Anything else, and
+ * everything when the worker cannot start or has failed, is hashed here.
+ */
+import {createHash} from 'node:crypto'
+import type {Worker} from 'node:worker_threads'
+
+/** The worker's whole program: CommonJS, evaluated (no file to find, built or not). */
+const WORKER_SOURCE = `
+const {parentPort} = require('node:worker_threads')
+const {createHash} = require('node:crypto')
+parentPort.on('message', ({id, buffer, offset, length}) => {
+  let hash = null
+  try {
+    hash = createHash('sha256').update(new Uint8Array(buffer, offset, length)).digest('hex')
+  } catch {}
+  parentPort.postMessage({id, hash})
+})
+`
+
+/** A buffer the worker can read without a copy. */
+export function isShared(buffer: Buffer): boolean {
+  return typeof SharedArrayBuffer === 'function' && buffer.buffer instanceof SharedArrayBuffer
+}
+
+/** A buffer of `size` bytes in shared memory (see isShared). */
+export function allocShared(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size))
+}
+
+export const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
+
+class PieceHasher {
+  private worker: Worker | null = null
+  private starting: Promise<Worker | null> | null = null
+  private readonly pending = new Map<number, (hash: string | null) => void>()
+  private nextId = 0
+  private failed = false
+
+  private start(): Promise<Worker | null> {
+    this.starting ??= import('node:worker_threads').then(
+      ({Worker}) => {
+        const worker = new Worker(WORKER_SOURCE, {eval: true})
+        // Idle between transfers, it must not keep the process alive.
+        worker.unref()
+        worker.on('message', ({id, hash}: {id: number; hash: string | null}) => {
+          const done = this.pending.get(id)
+          this.pending.delete(id)
+          if (this.pending.size === 0) worker.unref()
+          done?.(hash)
+        })
+        const fail = () => {
+          this.failed = true
+          this.worker = null
+          // Whatever was asked is hashed here instead.
+          for (const done of this.pending.values()) done(null)
+          this.pending.clear()
+        }
+        worker.on('error', fail)
+        worker.on('exit', fail)
+        this.worker = worker
+        return worker
+      },
+      () => {
+        this.failed = true
+        return null
+      },
+    )
+    return this.starting
+  }
+
+  /** The SHA-256 of `data` in hex, on the worker when `data` is shared. */
+  async hash(data: Buffer): Promise<string> {
+    if (this.failed || !isShared(data)) return sha256Hex(data)
+    const worker = this.worker ?? (await this.start())
+    if (!worker || this.failed) return sha256Hex(data)
+    const id = this.nextId++
+    const hash = await new Promise<string | null>((resolve) => {
+      // Referenced while a digest is awaited, so the process waits for it.
+      if (this.pending.size === 0) worker.ref()
+      this.pending.set(id, resolve)
+      worker.postMessage({id, buffer: data.buffer, offset: data.byteOffset, length: data.length})
+    })
+    return hash ?? sha256Hex(data)
+  }
+}
+
+/** One worker for the process, started on the first shared piece. */
+export const pieceHasher = new PieceHasher()
