@@ -54,6 +54,13 @@ export interface ReadOptions {
   /** What `prepareRead` resolved ahead for this file; used at most once, ignored when stale or not the backend's. */
   prepared?: Prepared
   /**
+   * The reader hands chunks back (StorageAdapter.recyclesChunks): a backend
+   * may read into pooled shared buffers. Without it, chunks are fresh
+   * memory, as from any read stream (a consumer that keeps or never returns
+   * them must not drain a pool).
+   */
+  recycled?: boolean
+  /**
    * Only these bytes: from `offset` (default 0), `count` of them (default: to
    * the end). A backend that honours it says so with `ranged`; callers skip
    * and cut the bytes themselves otherwise.
@@ -172,6 +179,13 @@ export interface StorageAdapter {
 
   /** True when `openRead` honours `range` (reads only those bytes). */
   readonly ranged?: boolean
+
+  /**
+   * True when `write` hands the chunks it is given back once stored
+   * (src/backends/recycle.ts): a source read for it may then use reused
+   * buffers in shared memory (ReadOptions.recycled).
+   */
+  readonly recyclesChunks?: boolean
 
   /** Publishes a file or directory and resolves with its public link (Yandex: `PUT /resources/publish`). */
   publish?(path: string): Promise<string>

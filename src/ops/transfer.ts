@@ -265,7 +265,7 @@ async function copyFile(
         )
       }
 
-      const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read})
+      const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read, recycled: dst.adapter.recyclesChunks === true})
       if (ahead.read) {
         // The source's link is resolved already: the destination gets ready while its data request is answered.
         const writing = dst.adapter.write(final, counter, writeOptions)

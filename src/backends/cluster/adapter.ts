@@ -21,6 +21,8 @@ export interface ClusterBackendOptions {
  */
 export class ClusterBackend implements StorageAdapter {
   readonly name = 'cluster'
+  /** Uploads hand each source chunk back once its piece is stored (pieces.ts). */
+  readonly recyclesChunks = true
   readonly hashes = ['sha256'] as const
   readonly tree: MetaTree
 

@@ -13,7 +13,6 @@ import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing
 import {recycleWhenWritten} from '../recycle.js'
 import {trackPartial} from '../../ops/interrupt.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
-import {FileChunks} from './file-reader.js'
 import {BackgroundFlush, FileWriter} from './file-writer.js'
 
 /** Entries stat'ed between two turns of the event loop while listing. */
@@ -166,9 +165,13 @@ export class LocalBackend implements StorageAdapter {
     const handle = await fs.open(this.real(path), 'r').catch((error) => {
       throw mapFsError(error, `cannot open ${path}`)
     })
-    // 1 MiB reads (4 MiB for large files): a sixteenth of the default's system calls and stream events.
     const range = options.range
-    if (!range) return new FileChunks(handle, entry.size ?? 0)
+    // Pooled shared chunks only for a consumer that hands them back (the
+    // cluster's upload); for any other, 1 MiB reads into fresh memory, a
+    // sixteenth of the default's system calls and stream events.
+    // (file-reader.js, with the pool it shares with the cluster's code, loads only then.)
+    if (!range && options.recycled) return new (await import('./file-reader.js')).FileChunks(handle, entry.size ?? 0)
+    if (!range) return handle.createReadStream({highWaterMark: 1 << 20})
     if (range.count === 0) {
       await handle.close()
       return Readable.from([])
