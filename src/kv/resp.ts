@@ -39,16 +39,25 @@ export interface RequestParserOptions {
 export class BufferPool {
   private readonly free: Buffer[] = []
   private readonly mine = new WeakSet<ArrayBufferLike>()
+  /** Bytes of alloc()'s buffers out with callers (taken, not yet released nor collected). */
+  private lentBytes = 0
+  private readonly collected = new FinalizationRegistry<number>((bytes) => {
+    this.lentBytes -= bytes
+  })
 
   /**
    * @param minBytes values smaller than this are not pooled
    * @param maxFree buffers kept for reuse at most
    * @param alloc how a new buffer is made (e.g. in a SharedArrayBuffer, for a worker thread to read)
+   * @param maxLentBytes past this many bytes of alloc()'s buffers out with callers, take() gives plain
+   *   fresh memory instead: a consumer that never hands buffers back then grows nothing the garbage
+   *   collector cannot see (it does not count SharedArrayBuffers as memory pressure).
    */
   constructor(
     readonly minBytes = 256 * 1024,
     private readonly maxFree = 16,
     private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafeSlow(size),
+    private readonly maxLentBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   /** A buffer of exactly `size` bytes (a view of a pooled one when one fits). */
@@ -57,19 +66,29 @@ export class BufferPool {
       const candidate = this.free[i]
       if (candidate.length >= size && candidate.length <= size * 2) {
         this.free.splice(i, 1)
+        this.lend(candidate.buffer)
         return candidate.subarray(0, size)
       }
     }
+    if (this.lentBytes + size > this.maxLentBytes) return Buffer.allocUnsafeSlow(size)
     const fresh = this.alloc(size)
     this.mine.add(fresh.buffer)
+    this.lend(fresh.buffer)
     return fresh
   }
 
   /** Hands back a buffer from take() (or a view of one) that nothing uses any more; anything else is ignored. */
   release(view: Buffer): void {
-    if (!this.mine.has(view.buffer) || this.free.length >= this.maxFree) return
+    if (!this.mine.has(view.buffer)) return
+    if (this.collected.unregister(view.buffer)) this.lentBytes -= view.buffer.byteLength
+    if (this.free.length >= this.maxFree) return
     const whole = Buffer.from(view.buffer, 0, view.buffer.byteLength)
     if (!this.free.some((held) => held.buffer === whole.buffer)) this.free.push(whole)
+  }
+
+  private lend(buffer: ArrayBufferLike): void {
+    this.lentBytes += buffer.byteLength
+    this.collected.register(buffer, buffer.byteLength, buffer)
   }
 }
 

@@ -90,3 +90,30 @@ describe('kv RESP request parser, globs and ring', () => {
     expect(third.args[2].buffer).to.not.equal(memory)
   })
 })
+
+describe('BufferPool: a bound on what it lends', () => {
+  const shared = (size: number) => Buffer.from(new SharedArrayBuffer(size))
+  const isShared = (buffer: Buffer) => buffer.buffer instanceof SharedArrayBuffer
+
+  it('gives plain memory past maxLentBytes, and its own kind again once buffers come back', () => {
+    const pool = new BufferPool(0, 4, shared, 3 * 1024)
+    const lent = [pool.take(1024), pool.take(1024), pool.take(1024)]
+    expect(lent.every(isShared)).to.equal(true)
+    // A consumer that keeps them: the fourth is plain, and releasing it is ignored.
+    const plain = pool.take(1024)
+    expect(isShared(plain)).to.equal(false)
+    pool.release(plain)
+    expect(isShared(pool.take(1024))).to.equal(false)
+    // Handed back: lent again (the same memory), and still within the bound.
+    pool.release(lent[0])
+    const again = pool.take(1024)
+    expect(again.buffer).to.equal(lent[0].buffer)
+    expect(isShared(pool.take(1024))).to.equal(false)
+    // Releasing twice frees its bytes only once.
+    pool.release(lent[1])
+    pool.release(lent[1])
+    const third = pool.take(1024)
+    expect(third.buffer).to.equal(lent[1].buffer)
+    expect(isShared(pool.take(1024))).to.equal(false)
+  })
+})

@@ -36,7 +36,7 @@ import {BufferPool, DATABASES, NULL_BULK, OK, array, bulk, error, integer, type 
 import type {ClusterStatus} from '../../kv/status.js'
 import {ServerStore} from '../../kv/storage.js'
 import {ConflictError, TemporaryError, UsageError} from '../errors.js'
-import {allocShared} from './hasher.js'
+import {allocShared, SHARED_LENT_BYTES} from './hasher.js'
 import {LocalClusterStore} from './local-store.js'
 import type {ClusterStore, Versioned} from './store.js'
 
@@ -305,7 +305,7 @@ export class EmbeddedStore implements ClusterStore {
   private settled: Mode | null = null
   private closed = false
   /** Pieces the holder reads for this process land in these recycled buffers (see recycle()). */
-  private readonly piecePool = new BufferPool(256 * 1024, 24, allocShared)
+  private readonly piecePool = new BufferPool(256 * 1024, 24, allocShared, SHARED_LENT_BYTES)
 
   private constructor(
     readonly dataDir: string,

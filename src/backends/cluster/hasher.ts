@@ -31,6 +31,19 @@ export function isShared(buffer: Buffer): boolean {
   return typeof SharedArrayBuffer === 'function' && buffer.buffer instanceof SharedArrayBuffer
 }
 
+/**
+ * Shared memory a pool lends out at most (BufferPool's maxLentBytes): the
+ * garbage collector does not count SharedArrayBuffers as memory pressure, so
+ * a consumer that never hands pieces back (cat, serve webdav, the web
+ * console) would otherwise grow with the file. Past it, plain memory, hashed
+ * on this thread. 24 MiB holds a download's window and what its file writer
+ * has queued (measured: a 256 MiB cat peaks at 167 MB with it, 252 MB with
+ * 64 MiB, 336 MB without a bound).
+ */
+export const SHARED_LENT_BYTES = 24 * 1024 * 1024
+/** The same for an upload's piece buffers: pieces in flight, each kept until stored (10 of 4 MiB at most). */
+export const SHARED_LENT_UPLOAD_BYTES = 48 * 1024 * 1024
+
 /** A buffer of `size` bytes in shared memory (see isShared). */
 export function allocShared(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size))

@@ -3,7 +3,7 @@ import {BufferPool} from '../../kv/resp.js'
 import {Ring} from '../../kv/ring.js'
 import {parseClusterInfo} from '../../kv/status.js'
 import {ConflictError, TemporaryError} from '../errors.js'
-import {allocShared} from './hasher.js'
+import {allocShared, SHARED_LENT_BYTES} from './hasher.js'
 import {PIECE_DB} from './manifest.js'
 import type {ClusterStore, Versioned} from './store.js'
 
@@ -77,7 +77,7 @@ export class RespClusterStore implements ClusterStore {
   private readonly pools = new Map<number, Promise<RespClient>[]>()
   private readonly direct = new Map<string, Promise<RespClient>>()
   /** Pieces read straight from servers land in these recycled buffers (see recycle()). */
-  private readonly piecePool = new BufferPool(256 * 1024, 24, allocShared)
+  private readonly piecePool = new BufferPool(256 * 1024, 24, allocShared, SHARED_LENT_BYTES)
   private turn = 0
   private map: PlacementMap | null = null
   private mapLoading: Promise<PlacementMap | null> | null = null

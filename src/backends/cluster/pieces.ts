@@ -5,7 +5,7 @@ import {BufferPool} from '../../kv/resp.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {markRecyclable, recycle} from '../recycle.js'
-import {allocShared, pieceHasher} from './hasher.js'
+import {allocShared, pieceHasher, SHARED_LENT_UPLOAD_BYTES} from './hasher.js'
 import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
 import type {ClusterStore} from './store.js'
@@ -77,7 +77,7 @@ export async function uploadPieces(
   // back, so the socket is done with it): fresh buffers cost a page fault
   // per 4 KiB, more than copying into them.
   // In shared memory, so that the worker thread hashes each piece where it is (hasher.ts).
-  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2, allocShared)
+  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2, allocShared, SHARED_LENT_UPLOAD_BYTES)
 
   const sendPiece = async (hash: string, piece: Buffer): Promise<void> => {
     await intent.add([hash])

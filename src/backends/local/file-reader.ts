@@ -20,7 +20,9 @@ const READ_BYTES = 1024 * 1024
  * (recycle.ts); a consumer that never does gets fresh ones, as from any
  * read stream.
  */
-const pool = new BufferPool(0, 12, (size) => Buffer.from(new SharedArrayBuffer(size)))
+/** Shared memory lent out at most (see BufferPool's maxLentBytes); past it, plain memory. */
+const SHARED_LENT_BYTES = 64 * 1024 * 1024
+const pool = new BufferPool(0, 12, (size) => Buffer.from(new SharedArrayBuffer(size)), SHARED_LENT_BYTES)
 
 /**
  * A whole file as a stream of full chunks (only the last may be shorter):
