@@ -82,7 +82,7 @@ export interface ReliableSocketOptions {
 export interface SendOptions {
   /** Overall deadline for this message, in ms, including time queued behind the window. */
   timeoutMs?: number
-  /** Most retransmissions after the first transmission. */
+  /** Most retransmissions after the first transmission on timer expiry (fast retransmits are bounded separately, by the same number). */
   retries?: number
   /** Cancels the send; the promise rejects with the signal's reason. */
   signal?: AbortSignal
@@ -145,6 +145,13 @@ interface Pending {
   due: number
   rto: number
   transmissions: number
+  /**
+   * Retransmissions because the timer expired: `retries` bounds these (as
+   * TCP's give-up limit counts timeouts), and fast retransmits separately,
+   * so that acknowledgements of later messages cannot use up a message's
+   * budget in one round trip.
+   */
+  timeouts: number
   /** Acknowledgements of messages sent after this one's last transmission. */
   laterAcks: number
   retries: number
@@ -344,6 +351,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
         due: 0,
         rto: 0,
         transmissions: 0,
+        timeouts: 0,
         laterAcks: 0,
         retries,
         deadline: start + timeoutMs,
@@ -459,6 +467,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     datagram.writeUInt32BE(id, 1)
     pending.state = 'inflight'
     pending.transmissions = 1
+    pending.timeouts = 0
     pending.laterAcks = 0
     pending.firstSentAt = performance.now()
     pending.lastSentAt = pending.firstSentAt
@@ -543,8 +552,8 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     for (const pending of peer.inflight.values()) {
       if (pending === acked || looked++ >= FAST_RETRANSMIT_SCAN) break
       if (pending.lastSentAt >= acked.lastSentAt || ++pending.laterAcks < FAST_RETRANSMIT_ACKS) continue
-      // A message out of retries is left to its timer, which fails it.
-      if (pending.transmissions > pending.retries) continue
+      // At most `retries` fast retransmits; after that the timer alone retransmits, or fails it.
+      if (pending.transmissions - 1 - pending.timeouts >= pending.retries) continue
       pending.laterAcks = 0
       pending.lastSentAt = now
       pending.due = now + pending.rto
@@ -583,7 +592,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
     let backedOff = false
     for (const pending of peer.inflight.values()) {
       if (now < pending.due) continue
-      if (pending.transmissions > pending.retries) {
+      if (pending.timeouts >= pending.retries) {
         const where = formatHostPort(peer.address, peer.port)
         this.fail(pending, new TimeoutError(`no acknowledgement from ${where} after ${pending.transmissions} transmissions`))
         continue
@@ -603,6 +612,7 @@ export class ReliableSocket implements AsyncIterable<ReceivedMessage> {
       pending.lastSentAt = now
       pending.laterAcks = 0
       pending.transmissions++
+      pending.timeouts++
       this.counters.retransmits++
       this.send(pending.datagram, peer.port, peer.address)
     }
