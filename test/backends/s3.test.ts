@@ -2,7 +2,7 @@ import {CreateBucketCommand, S3Client} from '@aws-sdk/client-s3'
 
 import {createS3Backend} from '../../src/backends/s3/index.js'
 import {describeStorageCompliance} from '../compliance/storage.js'
-import {sharedRadosgw} from '../helpers/radosgw.js'
+import {s3SettingsFor, sharedRadosgw} from '../helpers/radosgw.js'
 
 // One bucket per run; every compliance test works under it, so directories are prefixes.
 const BUCKET = `compliance-${process.pid}-${Date.now().toString(36)}`
@@ -20,17 +20,7 @@ describeStorageCompliance(
     })
     await client.send(new CreateBucketCommand({Bucket: BUCKET}))
     client.destroy()
-    const adapter = await createS3Backend({
-      retries: 0,
-      retryBaseMs: 1,
-      yandexApiUrl: '',
-      localRoot: '',
-      dataDir: '',
-      s3Endpoint: gateway.endpoint,
-      s3AccessKeyId: gateway.accessKeyId,
-      s3SecretAccessKey: gateway.secretAccessKey,
-      log: () => {},
-    })
+    const adapter = await createS3Backend(s3SettingsFor(gateway))
     return {adapter, teardown: () => adapter.remove(BASE, {recursive: true})}
   },
   {baseDir: BASE, implicitParents: true, without: ['about']},

@@ -8,6 +8,8 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
+import type {BackendSettings} from '../../src/backends/adapter.js'
+
 const run = promisify(execFile)
 const SCRIPT = fileURLToPath(new URL('../../scripts/radosgw.sh', import.meta.url))
 
@@ -26,6 +28,21 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 let starting: Promise<Radosgw> | undefined
 
 /** The shared gateway, started on first use (about 15–20 s). Give the calling hook a 180 s timeout. */
+/** Backend settings for the s3 backend on this gateway: no retries, nothing else configured. */
+export function s3SettingsFor(gateway: Radosgw, secretAccessKey = gateway.secretAccessKey): BackendSettings {
+  return {
+    retries: 0,
+    retryBaseMs: 1,
+    yandexApiUrl: '',
+    localRoot: '',
+    dataDir: '',
+    s3Endpoint: gateway.endpoint,
+    s3AccessKeyId: gateway.accessKeyId,
+    s3SecretAccessKey: secretAccessKey,
+    log: () => {},
+  }
+}
+
 export function sharedRadosgw(): Promise<Radosgw> {
   starting ??= start()
   return starting

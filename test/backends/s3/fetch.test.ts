@@ -11,7 +11,7 @@ import {AuthError, IntegrityError, NotFoundError} from '../../../src/backends/er
 import {LocalBackend} from '../../../src/backends/local/index.js'
 import {createS3Backend} from '../../../src/backends/s3/index.js'
 import {runCli} from '../../helpers/cli.js'
-import {type Radosgw, sharedRadosgw} from '../../helpers/radosgw.js'
+import {type Radosgw, s3SettingsFor, sharedRadosgw} from '../../helpers/radosgw.js'
 
 const MiB = 1024 * 1024
 const BUCKET = `fetch-${process.pid}-${Date.now().toString(36)}`
@@ -35,17 +35,7 @@ describe('s3: parallel ranged download into a local file (fetch.ts)', function (
   // Verified (good.bin, tampered.bin): the first 16 MiB range, then the remaining 40 MiB as one range on one stream.
   const body = seeded(56 * MiB + 3, 'fetch')
 
-  const settings = (secret: string) => ({
-    retries: 0,
-    retryBaseMs: 1,
-    yandexApiUrl: '',
-    localRoot: '',
-    dataDir: '',
-    s3Endpoint: gateway.endpoint,
-    s3AccessKeyId: gateway.accessKeyId,
-    s3SecretAccessKey: secret,
-    log: () => {},
-  })
+  const settings = (secret: string) => s3SettingsFor(gateway, secret)
 
   before(async function () {
     this.timeout(240_000)
