@@ -1,3 +1,4 @@
+import type {ServerResponse} from 'node:http'
 import type {Writable} from 'node:stream'
 
 /**
@@ -49,4 +50,26 @@ export function recycleWhenWritten<T extends Writable>(stream: T): T {
     }
   }
   return stream
+}
+
+/**
+ * The same for an HTTP response (serve webdav's GET): each chunk written goes
+ * back once the socket has written it (the write's callback: the bytes are
+ * with the kernel, nothing holds the buffer). Without it a server hands
+ * every piece of a download to the garbage collector, which does not count
+ * shared memory as pressure: RSS grew with each GET. A chunk whose write
+ * fails is not handed back (the socket may still hold it); it is collected.
+ */
+export function recycleWhenSent(res: ServerResponse): ServerResponse {
+  const write = res.write
+  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    const done = typeof encoding === 'function' ? encoding : callback
+    const enc = typeof encoding === 'function' ? undefined : encoding
+    if (!Buffer.isBuffer(chunk)) return Reflect.apply(write, this, [chunk, enc, done]) as boolean
+    return write.call(this, chunk, enc as BufferEncoding, (error?: Error | null) => {
+      if (!error) recycle(chunk)
+      if (typeof done === 'function') (done as (error?: Error | null) => void)(error)
+    })
+  } as ServerResponse['write']
+  return res
 }

@@ -5,6 +5,7 @@ import {Readable, Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import type {Entry, StorageAdapter} from '../backends/adapter.js'
+import {recycleWhenSent} from '../backends/recycle.js'
 import {AuthError, ConflictError, DiskError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
 import {isWithin, joinPath, normalizePath, parentOf} from '../backends/remote-path.js'
 import {LockManager, parseTimeout, type Lock} from './locks.js'
@@ -423,10 +424,14 @@ export class WebDavServer {
     const adapter = this.options.adapter
     // A backend with ranged reads reads only the bytes asked for; the others are read from the start and cut below.
     const ranged = status === 206 && adapter.ranged === true
-    const source = await adapter.openRead(path, ranged ? {entry, range: {offset: start, count: end - start + 1}} : {entry})
+    // A whole file's chunks go back to the source once the socket has sent
+    // them (recycle.ts), so the source may read into reused buffers: a GET
+    // then costs the source's window, not a file's worth of garbage.
+    const whole = status === 200
+    const source = await adapter.openRead(path, ranged ? {entry, range: {offset: start, count: end - start + 1}} : {entry, recycled: whole})
     res.writeHead(status, headers)
-    if (status === 200 || ranged) {
-      await pipeline(source, res).catch((error: unknown) => {
+    if (whole || ranged) {
+      await pipeline(source, whole ? recycleWhenSent(res) : res).catch((error: unknown) => {
         // The client hung up before the end: nothing to answer, nothing to log.
         if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' || !res.destroyed) throw error
       })

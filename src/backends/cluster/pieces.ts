@@ -44,7 +44,21 @@ async function* cutPieces(source: AsyncIterable<Buffer>, pieceSize: number, pool
   }
 
   if (filled > 0) yield piece.subarray(0, filled)
+  else pool.release(piece)
 }
+
+/**
+ * Piece buffers of uploads. A piece's buffer is reused once the piece is
+ * stored (its reply came back, so the socket is done with it): fresh buffers
+ * cost a page fault per 4 KiB, more than copying into them. In shared
+ * memory, so that the worker thread hashes each piece where it is
+ * (hasher.ts). One pool for the process, not one per upload: a server that
+ * takes one upload after another (serve webdav's PUTs) would otherwise leave
+ * each upload's shared buffers to the garbage collector, which does not count
+ * them as memory pressure (RSS grew by tens of MB with each PUT). It keeps
+ * one upload's worth (10 pieces) for the next.
+ */
+const uploadPool = new BufferPool(0, PIECES_IN_FLIGHT + 2, allocShared, SHARED_LENT_UPLOAD_BYTES)
 
 export interface UploadOptions {
   onProgress?: (bytes: number) => void
@@ -73,11 +87,7 @@ export async function uploadPieces(
   let dedup = true
   const inFlight = new Set<Promise<void>>()
   let failure: unknown
-  // A piece's buffer is reused once the piece is stored (its reply came
-  // back, so the socket is done with it): fresh buffers cost a page fault
-  // per 4 KiB, more than copying into them.
-  // In shared memory, so that the worker thread hashes each piece where it is (hasher.ts).
-  const pool = new BufferPool(0, PIECES_IN_FLIGHT + 2, allocShared, SHARED_LENT_UPLOAD_BYTES)
+  const pool = uploadPool
 
   const sendPiece = async (hash: string, piece: Buffer): Promise<void> => {
     await intent.add([hash])
