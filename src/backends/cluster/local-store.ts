@@ -13,6 +13,7 @@
  */
 import {statfs} from 'node:fs/promises'
 
+import {BLOB_MIN_BYTES} from '../../kv/blobs.js'
 import {globToRegExp} from '../../kv/glob.js'
 import {KeyLock} from '../../kv/key-lock.js'
 import type {BufferPool} from '../../kv/resp.js'
@@ -70,8 +71,12 @@ export class LocalClusterStore implements ClusterStore {
   private async write(key: Buffer, tomb: boolean, value: Buffer | null): Promise<number> {
     await this.startClock()
     const version = this.clock.next()
+    // The engine may keep a small value by reference (its cache), while a
+    // caller may reuse its buffer once the write resolves (uploadPieces'
+    // pooled piece buffers): a small value is copied, a blob is not kept.
+    const kept = value && value.length < BLOB_MIN_BYTES ? Buffer.from(value) : value
     try {
-      await this.engine.apply(key, version, tomb, value)
+      await this.engine.apply(key, version, tomb, kept)
     } catch (error) {
       throw mapStorageError(error)
     }
