@@ -248,11 +248,11 @@ function checkWhole(manifest: Manifest, digest: string, what: string): void {
 }
 
 /**
- * Bytes hashed and then written at once. Written right after this thread
- * has hashed them, they are still in the CPU's cache; a 4 MiB piece written
- * whole (from another thread, after both hash passes) is copied into the
- * page cache from memory, which cost three times the system time here
- * (measured: 1 GiB, 2.8-3.2 s against 0.6-1.1 s of sys).
+ * Bytes hashed and then written at once, so that each slice is written
+ * right after this thread has read it (still in the CPU's cache), and no
+ * single write(2) is large. (A first measurement showed three times less
+ * system time than 4 MiB writes; later runs did not reproduce a difference
+ * beyond noise, see docs/cluster-files.md, round 4. It costs nothing.)
  */
 const WRITE_SLICE = 256 * 1024
 
