@@ -1,12 +1,12 @@
 import type {Readable} from 'node:stream'
 
-import type {About, Entry, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
+import type {About, Entry, FileSink, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import {verifyDigests} from '../hashing.js'
 import {UploadIntent} from './intents.js'
 import {encodeManifest, type Manifest, manifestKey, pieceLength, pieceSizeFor} from './manifest.js'
 import {META_DB, MetaTree} from './meta.js'
-import {downloadPieces, uploadPieces} from './pieces.js'
+import {downloadPieces, downloadPiecesInto, uploadPieces} from './pieces.js'
 import type {ClusterStore} from './store.js'
 
 export interface ClusterBackendOptions {
@@ -65,6 +65,22 @@ export class ClusterBackend implements StorageAdapter {
 
   async openRead(path: string): Promise<Readable> {
     return downloadPieces(this.store, await this.manifestOf(path), `cannot read ${path}`)
+  }
+
+  /** Every file goes to a local file by readInto. */
+  readsInto(entry: Entry): boolean {
+    return entry.type === 'file'
+  }
+
+  /**
+   * A file straight into a local file (a download's temporary file): no
+   * stream in between, each slice written right after its whole-file hash
+   * (pieces.ts); every piece and the whole file verified.
+   */
+  async readInto(path: string, sink: FileSink, options: ReadOptions & {onProgress?: (bytes: number) => void} = {}): Promise<Partial<Record<HashName, string>>> {
+    const what = `cannot read ${path}`
+    const sha256 = await downloadPiecesInto(this.store, await this.manifestOf(path), sink, what, {onProgress: options.onProgress, signal: options.signal})
+    return {sha256}
   }
 
   /**

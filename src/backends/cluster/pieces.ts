@@ -1,7 +1,9 @@
 import {createHash} from 'node:crypto'
+import {writeSync} from 'node:fs'
 import {Readable} from 'node:stream'
 
 import {BufferPool} from '../../kv/resp.js'
+import type {FileSink} from '../adapter.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {markRecyclable, recycle} from '../recycle.js'
@@ -210,37 +212,97 @@ export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, h
  * mismatch fails the stream rather than end it cleanly.
  */
 export function downloadPieces(store: ClusterStore, manifest: Manifest, what: string): Readable {
-  const ranking = new ReplicaRanking()
   async function* generate(): AsyncGenerator<Buffer> {
     const whole = createHash('sha256')
-    const window: Array<Promise<Buffer>> = []
-    let next = 0
-    const fetchNext = () => {
-      const index = next++
-      const promise = fetchPiece(store, ranking, manifest.pieces[index], pieceLength(manifest, index))
-      promise.catch(() => {})
-      window.push(promise)
+    for await (const piece of verifiedPieces(store, manifest)) {
+      whole.update(piece)
+      // The consumer that writes it to a file hands it back for the next pieces (see recycle.ts).
+      if (store.recycle) markRecyclable(piece, (buffer) => store.recycle!(buffer))
+      yield piece
     }
 
-    // The same bytes in flight whatever the piece size: 8 MiB (8 pieces of 1 MiB, 2 of 4 MiB; at least 2).
-    const inFlight = Math.max(2, Math.floor((PIECES_IN_FLIGHT * PIECE_SIZE) / Math.max(manifest.pieceSize, 1)))
-    try {
-      while (next < manifest.pieces.length && window.length < inFlight) fetchNext()
-      while (window.length > 0) {
-        const piece = await window.shift()!
-        if (next < manifest.pieces.length) fetchNext()
-        whole.update(piece)
-        // The consumer that writes it to a file hands it back for the next pieces (see recycle.ts).
-        if (store.recycle) markRecyclable(piece, (buffer) => store.recycle!(buffer))
-        yield piece
-      }
-    } finally {
-      window.length = 0
-    }
-
-    const digest = whole.digest('hex')
-    if (digest !== manifest.sha256) throw new IntegrityError(`${what}: sha256 mismatch (expected ${manifest.sha256}, got ${digest})`)
+    checkWhole(manifest, whole.digest('hex'), what)
   }
 
   return markSelfVerifying(Readable.from(generate(), {objectMode: false}))
+}
+
+/** A file's pieces in order, each verified against its hash, several fetched at a time. */
+async function* verifiedPieces(store: ClusterStore, manifest: Manifest): AsyncGenerator<Buffer> {
+  const ranking = new ReplicaRanking()
+  const window: Array<Promise<Buffer>> = []
+  let next = 0
+  const fetchNext = () => {
+    const index = next++
+    const promise = fetchPiece(store, ranking, manifest.pieces[index], pieceLength(manifest, index))
+    promise.catch(() => {})
+    window.push(promise)
+  }
+
+  // The same bytes in flight whatever the piece size: 8 MiB (8 pieces of 1 MiB, 2 of 4 MiB; at least 2).
+  const inFlight = Math.max(2, Math.floor((PIECES_IN_FLIGHT * PIECE_SIZE) / Math.max(manifest.pieceSize, 1)))
+  try {
+    while (next < manifest.pieces.length && window.length < inFlight) fetchNext()
+    while (window.length > 0) {
+      const piece = await window.shift()!
+      if (next < manifest.pieces.length) fetchNext()
+      yield piece
+    }
+  } finally {
+    window.length = 0
+  }
+}
+
+function checkWhole(manifest: Manifest, digest: string, what: string): void {
+  if (digest !== manifest.sha256) throw new IntegrityError(`${what}: sha256 mismatch (expected ${manifest.sha256}, got ${digest})`)
+}
+
+/**
+ * Bytes hashed and then written at once, so that each slice is written
+ * right after this thread has read it (still in the CPU's cache), and no
+ * single write(2) is large. (A first measurement showed three times less
+ * system time than 4 MiB writes; later runs did not reproduce a difference
+ * beyond noise, see docs/cluster-files.md, round 4. It costs nothing.)
+ */
+const WRITE_SLICE = 256 * 1024
+
+/** Writes all of `data` at `position`, going on after a short write. */
+function writeAllAt(fd: number, data: Buffer, position: number): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done)
+}
+
+/**
+ * A file's content written at its positions into an open local file (a
+ * download's temporary file, see StorageAdapter.readInto): pieces fetched
+ * several at a time and each verified against its hash (on the hashing
+ * worker), then, in order, the whole-file SHA-256 and the write, slice by
+ * slice on this thread. Resolves with the whole file's SHA-256 once it
+ * matches the manifest; throws (and the caller drops the file) otherwise.
+ */
+export async function downloadPiecesInto(
+  store: ClusterStore,
+  manifest: Manifest,
+  sink: FileSink,
+  what: string,
+  options: {onProgress?: (bytes: number) => void; signal?: AbortSignal} = {},
+): Promise<string> {
+  const whole = createHash('sha256')
+  let position = 0
+  for await (const piece of verifiedPieces(store, manifest)) {
+    options.signal?.throwIfAborted()
+    for (let offset = 0; offset < piece.length; offset += WRITE_SLICE) {
+      const slice = piece.subarray(offset, Math.min(piece.length, offset + WRITE_SLICE))
+      whole.update(slice)
+      writeAllAt(sink.fd, slice, position + offset)
+    }
+
+    position += piece.length
+    store.recycle?.(piece)
+    sink.wrote(piece.length)
+    options.onProgress?.(piece.length)
+  }
+
+  const digest = whole.digest('hex')
+  checkWhole(manifest, digest, what)
+  return digest
 }

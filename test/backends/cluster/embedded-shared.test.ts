@@ -11,7 +11,8 @@ import {expect} from 'chai'
 import type {ClusterBackend} from '../../../src/backends/cluster/adapter.js'
 import {EmbeddedStore, socketPath} from '../../../src/backends/cluster/embedded.js'
 import {createClusterBackend} from '../../../src/backends/cluster/index.js'
-import {IntegrityError} from '../../../src/backends/errors.js'
+import {IntegrityError, NotFoundError} from '../../../src/backends/errors.js'
+import {LocalBackend} from '../../../src/backends/local/index.js'
 import {RespClusterStore} from '../../../src/backends/cluster/kv-store.js'
 import {LARGE_FILE_BYTES, LARGE_PIECE_SIZE} from '../../../src/backends/cluster/manifest.js'
 import {RespClient, RespConnectionError} from '../../../src/kv/client.js'
@@ -209,6 +210,20 @@ describe('the embedded data dir shared by several stores', function () {
       }
       expect(await read()).to.deep.equal({bytes: size, sha256: manifest.sha256})
 
+      // Straight into a local file at positions (readInto, as a download to a folder goes).
+      const folder = await fs.mkdtemp(path.join(dataDir, 'into-'))
+      const local = new LocalBackend(folder)
+      expect(adapter.readsInto?.(await adapter.stat('/large.bin'))).to.equal(true)
+      let progress = 0
+      const entry = await local.writeFrom!('/large.bin', (sink) => adapter.readInto!('/large.bin', sink, {onProgress: (bytes) => (progress += bytes)}), {
+        expect: {sha256: manifest.sha256},
+      })
+      expect(entry.size).to.equal(size)
+      expect(progress).to.equal(size)
+      expect((await fs.readFile(path.join(folder, 'large.bin'))).equals(content)).to.equal(true)
+      const missing = await local.writeFrom!('/missing.bin', (sink) => adapter.readInto!('/missing.bin', sink)).catch((error: unknown) => error)
+      expect(missing).to.be.instanceOf(NotFoundError)
+
       const blobs = path.join(dataDir, 'server0', 'blobs')
       let damaged = 0
       for (const folder of await fs.readdir(blobs)) {
@@ -226,6 +241,10 @@ describe('the embedded data dir shared by several stores', function () {
         () => expect.fail('the damaged file downloaded without an error'),
         (error: unknown) => expect(error).to.be.instanceOf(IntegrityError),
       )
+      const failed = await local.writeFrom!('/damaged.bin', (sink) => adapter.readInto!('/large.bin', sink)).catch((error: unknown) => error)
+      expect(failed).to.be.instanceOf(IntegrityError)
+      // Neither the file nor its temporary file is left behind.
+      expect(await fs.readdir(folder)).to.deep.equal(['large.bin'])
     } finally {
       await adapter.close?.()
     }
