@@ -49,7 +49,11 @@ const DB_PREFIX = Array.from({length: DATABASES}, (_, db) => Buffer.from(`${db}:
 
 /** The internal key of a user key: `<db>:<key>`. Servers answer `GET` of this form directly. */
 export function internalKey(db: number, key: Buffer): Buffer {
-  return Buffer.concat([DB_PREFIX[db], key])
+  const prefix = DB_PREFIX[db]
+  const out = Buffer.allocUnsafe(prefix.length + key.length)
+  prefix.copy(out, 0)
+  key.copy(out, prefix.length)
+  return out
 }
 
 export interface ClusterInfo {
@@ -242,13 +246,34 @@ export class KvRouter {
     const keys = keysOf(name, args)
     if (keys === undefined) return this.execute(name, args, session)
     let order = this.orders.get(session)
-    if (!order) this.orders.set(session, (order = {byKey: new Map(), all: new Set(), barrier: null}))
-    const ids = keys === null ? null : keys.length === 1 ? [keys[0].toString('latin1')] : keys.map((key) => key.toString('latin1'))
+    if (!order) this.orders.set(session, (order = {byKey: new Map(), all: new Set(), barrier: null, solo: null, soloKeys: null}))
+    // Nothing of this connection in flight (the common case without
+    // pipelining): nothing to wait for, and the command is kept as the
+    // connection's only one in flight (`solo`), without the map and set,
+    // whose entries churn for every request. A second command arriving
+    // while it runs moves it into them first.
+    if (order.solo === null && order.all.size === 0) {
+      const result = this.execute(name, args, session)
+      let solo: Later
+      if (result instanceof Later) {
+        if (result.done) return result
+        solo = result
+      } else if (result instanceof Promise) solo = Later.from(result)
+      else return result
+      const state = order
+      state.solo = solo
+      state.soloKeys = keys
+      solo.whenDone(() => {
+        if (state.solo !== solo) return
+        state.solo = null
+        state.soloKeys = null
+      })
+      return solo
+    }
+    if (order.solo) this.track(order, order.solo, idsOf(order.soloKeys))
+    const ids = idsOf(keys)
     const waits: Later[] = []
-    // Nothing of this connection in flight (the common case without pipelining): nothing to wait for.
-    if (order.all.size === 0) {
-      // no waits
-    } else if (ids === null) for (const earlier of order.all) waits.push(earlier)
+    if (ids === null) for (const earlier of order.all) waits.push(earlier)
     else {
       if (order.barrier) waits.push(order.barrier)
       for (const id of ids) {
@@ -282,7 +307,16 @@ export class KvRouter {
       }
       for (const earlier of waits) earlier.whenDone(run)
     }
-    const state = order
+    this.track(order, later, ids)
+    return later
+  }
+
+  /** Registers a command in flight in its connection's ordering state, until it settles. */
+  private track(state: OrderState, later: Later, ids: string[] | null): void {
+    if (state.solo === later) {
+      state.solo = null
+      state.soloKeys = null
+    }
     state.all.add(later)
     if (ids === null) state.barrier = later
     else for (const id of ids) state.byKey.set(id, later)
@@ -291,7 +325,6 @@ export class KvRouter {
       if (state.barrier === later) state.barrier = null
       if (ids) for (const id of ids) if (state.byKey.get(id) === later) state.byKey.delete(id)
     })
-    return later
   }
 
   private execute(name: string, args: Buffer[], session: Session): Encoded | Promise<Encoded> | Later {
@@ -500,6 +533,14 @@ interface OrderState {
   byKey: Map<string, Later>
   all: Set<Later>
   barrier: Later | null
+  /** The one command in flight when there is only one (not in `all` nor `byKey`), and its keys (null: every key). */
+  solo: Later | null
+  soloKeys: Buffer[] | null
+}
+
+/** The ordering ids of a command's keys (null: every key). */
+function idsOf(keys: Buffer[] | null): string[] | null {
+  return keys === null ? null : keys.length === 1 ? [keys[0].toString('latin1')] : keys.map((key) => key.toString('latin1'))
 }
 
 /** A read that failed for any reason but a server's own error reply means no replica could answer: NOSERVER. */

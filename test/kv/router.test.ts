@@ -92,6 +92,25 @@ describe('kv router (3 servers, RF=2, real processes)', function () {
     expect(text).to.equal('+OK\r\n+PONG\r\n$1\r\na\r\n$2\r\nv7\r\n$1\r\nb\r\n+OK\r\n')
   })
 
+  it('orders pipelined commands on one key behind the one in flight, a keyless one behind all', async () => {
+    const client = cluster.redis(4)
+    // Held and cached by the replicas already: a GET not ordered behind the pipeline's first SET would read it.
+    await client.set('same', 'old')
+    const pipeline = client.pipeline()
+    for (let i = 0; i < 300; i++) pipeline.set('same', `v${i}`).get('same').set(`other${i % 3}`, `o${i}`).exists('same', `other${i % 3}`)
+    pipeline.keys('other*').del('same', 'other0').get('same')
+    const results = (await pipeline.exec())!
+    for (let i = 0; i < 300; i++) {
+      expect(results[4 * i]).to.deep.equal([null, 'OK'])
+      expect(results[4 * i + 1]).to.deep.equal([null, `v${i}`])
+      expect(results[4 * i + 3]).to.deep.equal([null, 2])
+    }
+    const tail = results.slice(1200)
+    expect((tail[0][1] as string[]).sort()).to.deep.equal(['other0', 'other1', 'other2'])
+    expect(tail[1]).to.deep.equal([null, 2])
+    expect(tail[2]).to.deep.equal([null, null])
+  })
+
   it('stores binary values of exactly 64 MiB and refuses larger ones without storing them', async () => {
     const client = cluster.redis(3)
     const big = randomBytes(64 * 1024 * 1024)
