@@ -82,6 +82,8 @@ export class S3Backend implements StorageAdapter {
   constructor(
     private readonly connect: () => Promise<Connected>,
     private readonly access?: S3Access,
+    /** Attempts after the first for a request of our own that failed on the network or with 5xx (the SDK's maxAttempts - 1). */
+    private readonly retries = 2,
   ) {}
 
   /** The SDK and its client, loaded on first use: a download (HEAD and ranged GETs of our own) never needs them. */
@@ -379,8 +381,18 @@ export class S3Backend implements StorageAdapter {
       throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
     }
 
-    const {uploadObject} = await import('./upload.js')
-    const {size, sha256} = await uploadObject(await this.client(), at.bucket, at.key, source, options, what)
+    let result: {size: number; sha256: string}
+    if (this.access) {
+      // Signed requests of our own: an upload never loads the SDK (put.ts).
+      const {putObject} = await import('./put.js')
+      this.agents ??= new HeadAgents()
+      result = await putObject(this.access, this.agents, at.bucket, at.key, source, options, what, this.retries)
+    } else {
+      const {uploadObject} = await import('./upload.js')
+      result = await uploadObject(await this.client(), at.bucket, at.key, source, options, what)
+    }
+
+    const {size, sha256} = result
     return {name: baseName(path), path, type: 'file', size, modified: new Date().toISOString(), sha256}
   }
 
@@ -496,5 +508,5 @@ export const createS3Backend: BackendFactory = async (settings) => {
     return {sdk, client}
   }
 
-  return new S3Backend(connect, access)
+  return new S3Backend(connect, access, Math.min(settings.retries, 2))
 }
