@@ -11,6 +11,7 @@ import {runPool} from '../../ops/pool.js'
 import {fetchObject} from './fetch.js'
 import {isMissing, mapS3Error} from './errors.js'
 import {HeadAgents, headObject} from './head.js'
+import {putObject} from './put.js'
 import {PARALLEL_READ_FROM} from './sizes.js'
 import type {S3Access} from './sigv4.js'
 
@@ -384,7 +385,6 @@ export class S3Backend implements StorageAdapter {
     let result: {size: number; sha256: string}
     if (this.access) {
       // Signed requests of our own: an upload never loads the SDK (put.ts).
-      const {putObject} = await import('./put.js')
       this.agents ??= new HeadAgents()
       result = await putObject(this.access, this.agents, at.bucket, at.key, source, options, what, this.retries)
     } else {

@@ -130,6 +130,7 @@ export async function putObject(
   let total = 0
   let uploadId: Promise<string> | undefined
   let created: string | undefined
+  let completed = false
   const create = (): Promise<string> => {
     uploadId ??= call('POST', 'uploads=', expected ? {'x-amz-meta-sha256': expected} : {}).then((reply) => {
       const id = xmlText(reply.body, 'UploadId')
@@ -141,19 +142,25 @@ export async function putObject(
   }
 
   let aborting: Promise<void> | undefined
-  /** Stops every request and aborts the multipart upload, once. */
-  const abortRemote = (): Promise<void> => {
+  /**
+   * Stops (interrupted: `destroy`, the requests in flight at once; else once
+   * they have their replies) and aborts the multipart upload, once. Parts
+   * are let finish first because a part whose body the gateway has whole
+   * can still be stored after the abort, and would leave the upload pending.
+   */
+  const abortRemote = (destroy = true): Promise<void> => {
     aborting ??= (async () => {
       stopped ??= new TemporaryError(`${what}: aborted`)
-      for (const req of requests) req.destroy(stopped)
+      if (destroy) for (const req of requests) req.destroy(stopped)
+      await Promise.all(inFlight)
       const id = created ?? (await uploadId?.catch(() => undefined))
-      if (!id) return
+      if (!id || completed) return
       await call('DELETE', `uploadId=${encodeQuery(id)}`, {}, undefined, undefined, true).catch(() => {})
     })()
     return aborting
   }
 
-  const untrack = trackAbort(abortRemote)
+  const untrack = trackAbort(async () => abortRemote())
   const onAbort = (): void => void abortRemote()
   options.signal?.addEventListener('abort', onAbort, {once: true})
 
@@ -238,7 +245,7 @@ export async function putObject(
         const id = await create()
         const xml = `<CompleteMultipartUpload>${etags.map((etag, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${etag.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}</ETag></Part>`).join('')}</CompleteMultipartUpload>`
         const done = await call('POST', `uploadId=${encodeQuery(id)}`, {'content-type': 'application/xml'}, Buffer.from(xml))
-        created = undefined
+        completed = true
         untrack()
         if (!expected && total <= MAX_COPY_OBJECT) {
           // The metadata of a multipart upload is fixed by CreateMultipartUpload, before the hash is known.
@@ -260,11 +267,10 @@ export async function putObject(
     // Interrupted: the signal handler is aborting the upload and exits 130/143; reporting this failure would race it.
     if (interrupted()) await new Promise(() => {})
     const error = failure ?? stopped
-    await abortRemote()
-    await Promise.all(inFlight)
+    await abortRemote(false)
     throw error instanceof DiskError ? error : mapS3Error(error, what, 'dir')
   } catch (error) {
-    if (created !== undefined) await abortRemote()
+    if (uploadId !== undefined && !completed) await abortRemote(false)
     throw error
   } finally {
     untrack()
