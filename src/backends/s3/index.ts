@@ -10,7 +10,7 @@ import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {runPool} from '../../ops/pool.js'
 import {fetchObject} from './fetch.js'
 import {isMissing, mapS3Error} from './errors.js'
-import {HeadAgents, headObject} from './head.js'
+import {anyKeyUnder, headBucket, HeadAgents, headObject} from './head.js'
 import {putObject} from './put.js'
 import {PARALLEL_READ_FROM} from './sizes.js'
 import type {S3Access} from './sigv4.js'
@@ -200,6 +200,12 @@ export class S3Backend implements StorageAdapter {
 
   /** True when some key starts with `key/` (a missing bucket is NotFoundError('dir')). */
   private async prefixHoldsAnything(at: Location, what: string): Promise<boolean> {
+    if (this.access) {
+      // A signed ListObjectsV2 of our own: a stat or an upload to a new key need not load the SDK.
+      this.agents ??= new HeadAgents()
+      return anyKeyUnder(this.access, at.bucket, at.key === '' ? '' : `${at.key}/`, what, this.agents)
+    }
+
     const page = await this.send<{KeyCount?: number; Contents?: unknown[]}>(
       (s) => new s.ListObjectsV2Command({Bucket: at.bucket, Prefix: at.key === '' ? '' : `${at.key}/`, MaxKeys: 1}),
       what,
@@ -209,6 +215,11 @@ export class S3Backend implements StorageAdapter {
   }
 
   private async bucketExists(bucket: string, what: string): Promise<boolean> {
+    if (this.access) {
+      this.agents ??= new HeadAgents()
+      return headBucket(this.access, bucket, what, this.agents)
+    }
+
     try {
       const {sdk, client} = await this.sdk()
       await client.send(new sdk.HeadBucketCommand({Bucket: bucket}))
