@@ -9,16 +9,12 @@ import {
 
 import {trackAbort} from '../../ops/interrupt.js'
 import {runPool} from '../../ops/pool.js'
+import {copySourceOf, MAX_COPY_OBJECT} from './sizes.js'
 
-/** CopyObject's limit; larger objects are copied part by part with UploadPartCopy. */
-export const MAX_COPY_OBJECT = 5 * 1024 ** 3
+export {copySourceOf, MAX_COPY_OBJECT} from './sizes.js'
+
 const COPY_PART = 512 * 1024 ** 2
 const COPY_PARTS_IN_FLIGHT = 4
-
-/** `x-amz-copy-source`: the bucket and the key, URL-encoded segment by segment. */
-export function copySourceOf(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
-}
 
 export interface ObjectRef {
   bucket: string

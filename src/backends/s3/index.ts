@@ -10,7 +10,8 @@ import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {runPool} from '../../ops/pool.js'
 import {fetchObject} from './fetch.js'
 import {isMissing, mapS3Error} from './errors.js'
-import {HeadAgents, headObject} from './head.js'
+import {anyKeyUnder, headBucket, HeadAgents, headObject} from './head.js'
+import {putObject} from './put.js'
 import {PARALLEL_READ_FROM} from './sizes.js'
 import type {S3Access} from './sigv4.js'
 
@@ -82,6 +83,8 @@ export class S3Backend implements StorageAdapter {
   constructor(
     private readonly connect: () => Promise<Connected>,
     private readonly access?: S3Access,
+    /** Attempts after the first for a request of our own that failed on the network or with 5xx (the SDK's maxAttempts - 1). */
+    private readonly retries = 2,
   ) {}
 
   /** The SDK and its client, loaded on first use: a download (HEAD and ranged GETs of our own) never needs them. */
@@ -197,6 +200,12 @@ export class S3Backend implements StorageAdapter {
 
   /** True when some key starts with `key/` (a missing bucket is NotFoundError('dir')). */
   private async prefixHoldsAnything(at: Location, what: string): Promise<boolean> {
+    if (this.access) {
+      // A signed ListObjectsV2 of our own: a stat or an upload to a new key need not load the SDK.
+      this.agents ??= new HeadAgents()
+      return anyKeyUnder(this.access, at.bucket, at.key === '' ? '' : `${at.key}/`, what, this.agents)
+    }
+
     const page = await this.send<{KeyCount?: number; Contents?: unknown[]}>(
       (s) => new s.ListObjectsV2Command({Bucket: at.bucket, Prefix: at.key === '' ? '' : `${at.key}/`, MaxKeys: 1}),
       what,
@@ -206,6 +215,11 @@ export class S3Backend implements StorageAdapter {
   }
 
   private async bucketExists(bucket: string, what: string): Promise<boolean> {
+    if (this.access) {
+      this.agents ??= new HeadAgents()
+      return headBucket(this.access, bucket, what, this.agents)
+    }
+
     try {
       const {sdk, client} = await this.sdk()
       await client.send(new sdk.HeadBucketCommand({Bucket: bucket}))
@@ -379,8 +393,17 @@ export class S3Backend implements StorageAdapter {
       throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
     }
 
-    const {uploadObject} = await import('./upload.js')
-    const {size, sha256} = await uploadObject(await this.client(), at.bucket, at.key, source, options, what)
+    let result: {size: number; sha256: string}
+    if (this.access) {
+      // Signed requests of our own: an upload never loads the SDK (put.ts).
+      this.agents ??= new HeadAgents()
+      result = await putObject(this.access, this.agents, at.bucket, at.key, source, options, what, this.retries)
+    } else {
+      const {uploadObject} = await import('./upload.js')
+      result = await uploadObject(await this.client(), at.bucket, at.key, source, options, what)
+    }
+
+    const {size, sha256} = result
     return {name: baseName(path), path, type: 'file', size, modified: new Date().toISOString(), sha256}
   }
 
@@ -496,5 +519,5 @@ export const createS3Backend: BackendFactory = async (settings) => {
     return {sdk, client}
   }
 
-  return new S3Backend(connect, access)
+  return new S3Backend(connect, access, Math.min(settings.retries, 2))
 }

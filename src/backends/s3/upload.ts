@@ -7,17 +7,7 @@ import {DiskError, IntegrityError} from '../errors.js'
 import {HashingStream} from '../hashing.js'
 import {interrupted, trackAbort} from '../../ops/interrupt.js'
 import {mapS3Error} from './errors.js'
-import {copySourceOf, MAX_COPY_OBJECT} from './copy.js'
-
-/**
- * Part size and parts in flight of multipart uploads: at most about
- * (QUEUE + 1) × PART bytes are buffered, 40 MiB, whatever the file's size.
- * 8 MiB parts keep a 10 000-part upload under 78 GiB; larger known sizes
- * get larger parts (the SDK's rule), at most 5 GiB each.
- */
-export const PART_SIZE = 8 * 1024 * 1024
-export const QUEUE_SIZE = 4
-const MAX_PARTS = 10_000
+import {copySourceOf, MAX_COPY_OBJECT, MAX_PARTS, PART_SIZE, QUEUE_SIZE} from './sizes.js'
 
 /** Hashes the content and hands the SHA-256 over before the stream ends, so a single PUT can carry it. */
 class MetadataHashingStream extends HashingStream {
