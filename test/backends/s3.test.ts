@@ -1,8 +1,9 @@
-import {CreateBucketCommand, S3Client} from '@aws-sdk/client-s3'
+import {CreateBucketCommand} from '@aws-sdk/client-s3'
 
 import {createS3Backend} from '../../src/backends/s3/index.js'
 import {describeStorageCompliance} from '../compliance/storage.js'
 import {s3SettingsFor, sharedRadosgw} from '../helpers/radosgw.js'
+import {gatewayClient} from '../helpers/s3-client.js'
 
 // One bucket per run; every compliance test works under it, so directories are prefixes.
 const BUCKET = `compliance-${process.pid}-${Date.now().toString(36)}`
@@ -12,12 +13,7 @@ describeStorageCompliance(
   's3 (Ceph radosgw)',
   async () => {
     const gateway = await sharedRadosgw()
-    const client = new S3Client({
-      endpoint: gateway.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: {accessKeyId: gateway.accessKeyId, secretAccessKey: gateway.secretAccessKey},
-    })
+    const client = gatewayClient(gateway)
     await client.send(new CreateBucketCommand({Bucket: BUCKET}))
     client.destroy()
     const adapter = await createS3Backend(s3SettingsFor(gateway))

@@ -9,11 +9,12 @@ import os from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
 
-import {CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
 
 import {BIN, cleanEnv, collect, runCli, spawnCli} from '../helpers/cli.js'
 import {sharedRadosgw, type Radosgw} from '../helpers/radosgw.js'
+import {gatewayClient} from '../helpers/s3-client.js'
 import {S3Proxy} from '../helpers/s3-proxy.js'
 
 const run = promisify(execFile)
@@ -64,14 +65,7 @@ describe('s3: backend through the CLI, on Ceph radosgw', function () {
     this.timeout(240_000)
     gateway = await sharedRadosgw()
     proxy = await new S3Proxy(new URL(gateway.endpoint)).start()
-    client = new S3Client({
-      endpoint: gateway.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: {accessKeyId: gateway.accessKeyId, secretAccessKey: gateway.secretAccessKey},
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    })
+    client = gatewayClient(gateway)
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-s3-'))
     env = {...gateway.env, S3_ENDPOINT: proxy.endpoint, HOME: dir}
     await client.send(new CreateBucketCommand({Bucket: bucket}))

@@ -101,7 +101,6 @@ describe('serve webdav memory over the embedded cluster', function () {
   let url: string
 
   before(async function () {
-    if (process.platform !== 'linux') this.skip()
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-serve-memory-'))
     child = spawnCli(['serve', 'webdav', '-p', '0'], {env: {HOME: path.join(dir, 'home'), DISK_DATA_DIR: path.join(dir, 'data')}})
     const started = child

@@ -1,9 +1,8 @@
-import {createCipheriv, createHash} from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {CreateBucketCommand, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {CreateBucketCommand, PutObjectCommand, type S3Client} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
 
 import type {StorageAdapter} from '../../../src/backends/adapter.js'
@@ -11,18 +10,12 @@ import {AuthError, IntegrityError, NotFoundError} from '../../../src/backends/er
 import {LocalBackend} from '../../../src/backends/local/index.js'
 import {createS3Backend} from '../../../src/backends/s3/index.js'
 import {runCli} from '../../helpers/cli.js'
+import {seeded, sha256} from '../../helpers/bytes.js'
 import {type Radosgw, s3SettingsFor, sharedRadosgw} from '../../helpers/radosgw.js'
+import {gatewayClient} from '../../helpers/s3-client.js'
 
 const MiB = 1024 * 1024
 const BUCKET = `fetch-${process.pid}-${Date.now().toString(36)}`
-
-/** Deterministic bytes (AES-CTR of zeros under a seed). */
-function seeded(size: number, seed: string): Buffer {
-  const cipher = createCipheriv('aes-128-ctr', createHash('sha256').update(seed).digest().subarray(0, 16), Buffer.alloc(16))
-  return cipher.update(Buffer.alloc(size))
-}
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
 describe('s3: parallel ranged download into a local file (fetch.ts)', function () {
   this.timeout(120_000)
@@ -40,12 +33,7 @@ describe('s3: parallel ranged download into a local file (fetch.ts)', function (
   before(async function () {
     this.timeout(240_000)
     gateway = await sharedRadosgw()
-    client = new S3Client({
-      endpoint: gateway.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: {accessKeyId: gateway.accessKeyId, secretAccessKey: gateway.secretAccessKey},
-    })
+    client = gatewayClient(gateway)
     await client.send(new CreateBucketCommand({Bucket: BUCKET}))
     await client.send(new PutObjectCommand({Bucket: BUCKET, Key: 'good.bin', Body: body, Metadata: {sha256: sha256(body)}}))
     // Another tool's object: no hash to check against.

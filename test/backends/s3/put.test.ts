@@ -1,25 +1,18 @@
-import {createCipheriv, createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
 
-import {CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, S3Client} from '@aws-sdk/client-s3'
+import {CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
 
 import type {StorageAdapter} from '../../../src/backends/adapter.js'
 import {IntegrityError, NotFoundError, TemporaryError} from '../../../src/backends/errors.js'
 import {createS3Backend} from '../../../src/backends/s3/index.js'
+import {seeded, sha256} from '../../helpers/bytes.js'
 import {type Radosgw, s3SettingsFor, sharedRadosgw} from '../../helpers/radosgw.js'
+import {gatewayClient} from '../../helpers/s3-client.js'
 import {S3Proxy} from '../../helpers/s3-proxy.js'
 
 const MiB = 1024 * 1024
 const BUCKET = `put-${process.pid}-${Date.now().toString(36)}`
-
-/** Deterministic bytes (AES-CTR of zeros under a seed). */
-function seeded(size: number, seed: string): Buffer {
-  const cipher = createCipheriv('aes-128-ctr', createHash('sha256').update(seed).digest().subarray(0, 16), Buffer.alloc(16))
-  return cipher.update(Buffer.alloc(size))
-}
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
 /** A stream of `data` in chunks of uneven sizes (none aligned with a part), its size unknown to the writer. */
 function unevenStream(data: Buffer): Readable {
@@ -49,12 +42,7 @@ describe('s3: uploads on signed requests of our own (put.ts)', function () {
   before(async function () {
     this.timeout(240_000)
     gateway = await sharedRadosgw()
-    client = new S3Client({
-      endpoint: gateway.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: {accessKeyId: gateway.accessKeyId, secretAccessKey: gateway.secretAccessKey},
-    })
+    client = gatewayClient(gateway)
     await client.send(new CreateBucketCommand({Bucket: BUCKET}))
     proxy = await new S3Proxy(new URL(gateway.endpoint)).start()
     adapter = await createS3Backend({...s3SettingsFor(gateway), s3Endpoint: proxy.endpoint, retries: 2})
