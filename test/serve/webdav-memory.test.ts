@@ -14,6 +14,7 @@ import {pipeline} from 'node:stream/promises'
 
 import {expect} from 'chai'
 
+import {seededChunks} from '../helpers/bytes.js'
 import {spawnCli} from '../helpers/cli.js'
 
 const MiB = 1024 * 1024
@@ -26,29 +27,6 @@ const ROUNDS = 3
  * GET alone.
  */
 const PEAK_BOUND_MIB = 220
-
-/**
- * Deterministic bytes no piece of which repeats (so nothing is deduplicated):
- * one 1 MiB block of xorshift32 from the seed, each copy stamped with its index.
- */
-function* blocks(seed: number, size: number): Generator<Buffer> {
-  const base = Buffer.allocUnsafe(MiB)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < MiB; i += 4) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    base.writeUInt32LE(x, i)
-  }
-
-  for (let sent = 0, index = 0; sent < size; sent += MiB, index++) {
-    const block = Buffer.from(base.subarray(0, Math.min(MiB, size - sent)))
-    block.writeUInt32LE(index, 0)
-    yield block
-  }
-}
 
 function kib(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -66,7 +44,7 @@ function put(url: string, seed: number): Promise<{status: number; sha256: string
     req.on('error', reject)
     const body = Readable.from(
       (function* () {
-        for (const block of blocks(seed, SIZE)) {
+        for (const block of seededChunks(SIZE, `round-${seed}`)) {
           hash.update(block)
           yield block
         }
