@@ -3,7 +3,11 @@
 // side by side in one run, rounds alternating; medians and ratios. Both
 // servers keep the file on the local disk (serve webdav over the local
 // backend); a third row serves the embedded cluster. Target: serve webdav
-// >= 100% of Apache both ways. Never fails on a number.
+// >= 100% of Apache both ways (the curl -o FILE rows). Each GET row also
+// shows curl's own CPU (user+sys, GNU time) and the server's CPU per GET
+// (/proc/PID/stat, Apache's workers included), and a last pair of rows
+// GETs into /dev/null: the server's own rate, without the client's disk.
+// The servers' order is reversed every other round. Never fails on a number.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -15,7 +19,7 @@ import {apacheDav, stopApache} from '../test/helpers/apache.js'
 import {mbps, measure, type Measured} from './lib/measure.js'
 
 const SIZE = 256 << 20
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const bin = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-webdav-'))
 
@@ -32,10 +36,35 @@ function serve(env: NodeJS.ProcessEnv, args: string[]): Promise<{child: ChildPro
   })
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** CPU seconds (user + system) of a process and, when `children`, of the processes it started (Apache's workers). */
+async function cpuSeconds(pid: number | undefined, children = false): Promise<number> {
+  if (!pid) return Number.NaN
+  const ticks = async (id: number) => {
+    const stat = await fs.readFile(`/proc/${id}/stat`, 'utf8').catch(() => '')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return {parent: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12])}
+  }
+  let total = (await ticks(pid)).ticks
+  if (children) {
+    for (const name of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(name)) continue
+      const other = await ticks(Number(name))
+      if (other.parent === pid) total += other.ticks
+    }
+  }
+  return total / 100
+}
+
+const cpuOf = (m: Measured) => (m.userSeconds ?? Number.NaN) + (m.systemSeconds ?? Number.NaN)
 const loadAverage = () => os.loadavg().map((n) => n.toFixed(2)).join(' ')
 
-const servers: Array<{name: string; url: string; auth: string; child?: ChildProcess}> = []
+const servers: Array<{name: string; url: string; auth: string; child?: ChildProcess; pid?: number}> = []
 try {
   const file = path.join(work, 'big.bin')
   const handle = await fs.open(file, 'w')
@@ -43,32 +72,54 @@ try {
   await handle.close()
 
   const apache = await apacheDav()
-  servers.push({name: 'Apache mod_dav', url: `${apache.url}/`, auth: `${apache.user}:${apache.password}`})
+  const apachePid = Number(await fs.readFile(path.join(path.dirname(apache.root), 'httpd.pid'), 'utf8').catch(() => 'NaN'))
+  servers.push({name: 'Apache mod_dav', url: `${apache.url}/`, auth: `${apache.user}:${apache.password}`, pid: Number.isNaN(apachePid) ? undefined : apachePid})
   const local = await serve({HOME: work, DISK_LOCAL_ROOT: path.join(work, 'local')}, ['--backend', 'local'])
-  servers.push({name: 'serve webdav (local)', url: local.url, auth: 'u:p', child: local.child})
+  servers.push({name: 'serve webdav (local)', url: local.url, auth: 'u:p', child: local.child, pid: local.child.pid})
   const cluster = await serve({HOME: work, DISK_DATA_DIR: path.join(work, 'cluster')}, ['--backend', 'cluster'])
-  servers.push({name: 'serve webdav (cluster)', url: cluster.url, auth: 'u:p', child: cluster.child})
+  servers.push({name: 'serve webdav (cluster)', url: cluster.url, auth: 'u:p', child: cluster.child, pid: cluster.child.pid})
 
   console.log(`load average before: ${loadAverage()}  (${os.cpus().length} cores)`)
   const up: Record<string, number[]> = {}
   const down: Record<string, number[]> = {}
+  const curlCpu: Record<string, number[]> = {}
+  const serverCpu: Record<string, number[]> = {}
   const rss: Record<string, number[]> = {}
   for (let round = 0; round < ROUNDS; round++) {
-    for (const server of servers) {
+    for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const target = `${server.url}big-${round}.bin`
       const put: Measured = await measure('curl', ['-sS', '-f', '-u', server.auth, '-T', file, target])
       const back = path.join(work, 'back.bin')
+      const before = await cpuSeconds(server.pid, server.name.startsWith('Apache'))
       const get: Measured = await measure('curl', ['-sS', '-f', '-u', server.auth, '-o', back, target])
+      ;(serverCpu[server.name] ??= []).push((await cpuSeconds(server.pid, server.name.startsWith('Apache'))) - before)
       const size = (await fs.stat(back).catch(() => ({size: -1}))).size
       if (put.code !== 0 || get.code !== 0 || size !== SIZE) console.log(`${server.name}: round ${round} failed (put ${put.code}, get ${get.code}, ${size} bytes) ${put.stderr}${get.stderr}`)
       ;(up[server.name] ??= []).push(mbps(SIZE, put.seconds))
       ;(down[server.name] ??= []).push(mbps(SIZE, get.seconds))
+      ;(curlCpu[server.name] ??= []).push(cpuOf(get))
       await fs.rm(back, {force: true})
-      await measure('curl', ['-sS', '-u', server.auth, '-X', 'DELETE', target])
+    }
+  }
+
+  // GETs into /dev/null of the files the last round left: the servers' own rate, no client disk.
+  const nullServers = servers.filter((server) => !server.name.includes('cluster'))
+  const toNull: Record<string, number[]> = {}
+  const nullCurlCpu: Record<string, number[]> = {}
+  const nullServerCpu: Record<string, number[]> = {}
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const server of round % 2 === 0 ? nullServers : [...nullServers].reverse()) {
+      const before = await cpuSeconds(server.pid, server.name.startsWith('Apache'))
+      const get = await measure('curl', ['-sS', '-f', '-u', server.auth, '-o', '/dev/null', `${server.url}big-${ROUNDS - 1}.bin`])
+      ;(nullServerCpu[server.name] ??= []).push((await cpuSeconds(server.pid, server.name.startsWith('Apache'))) - before)
+      if (get.code !== 0) console.log(`${server.name}: GET to /dev/null failed (${get.code}) ${get.stderr.split('\n')[0]}`)
+      ;(toNull[server.name] ??= []).push(mbps(SIZE, get.seconds))
+      ;(nullCurlCpu[server.name] ??= []).push(cpuOf(get))
     }
   }
 
   for (const server of servers) {
+    for (let round = 0; round < ROUNDS; round++) await measure('curl', ['-sS', '-u', server.auth, '-X', 'DELETE', `${server.url}big-${round}.bin`])
     if (!server.child?.pid) continue
     const status = await fs.readFile(`/proc/${server.child.pid}/status`, 'utf8').catch(() => '')
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
@@ -77,15 +128,23 @@ try {
 
   const apacheUp = median(up['Apache mod_dav'])
   const apacheDown = median(down['Apache mod_dav'])
-  console.log(`256 MiB with curl, ${ROUNDS} rounds alternating, medians (MB/s); all rounds in brackets`)
+  const all = (values: number[]) => `[${values.map((n) => n.toFixed(0)).join(' ')}]`
+  console.log(`256 MiB with curl (-T FILE up, -o FILE down), ${ROUNDS} rounds alternating, medians (MB/s); all rounds in brackets`)
   for (const server of servers) {
     const u = median(up[server.name])
     const d = median(down[server.name])
     const ratio = server.name.startsWith('Apache') ? '' : `  up ${((100 * u) / apacheUp).toFixed(0)}%, down ${((100 * d) / apacheDown).toFixed(0)}% of Apache (target 100%)`
     const peak = rss[server.name] ? `  server peak RSS ${rss[server.name][0].toFixed(0)} MB` : ''
-    console.log(
-      `${server.name.padEnd(24)} up ${u.toFixed(0).padStart(5)} [${up[server.name].map((n) => n.toFixed(0)).join(' ')}]  down ${d.toFixed(0).padStart(5)} [${down[server.name].map((n) => n.toFixed(0)).join(' ')}]${ratio}${peak}`,
-    )
+    const cpu = `  per GET: curl CPU ${median(curlCpu[server.name]).toFixed(2)} s, server CPU ${median(serverCpu[server.name]).toFixed(2)} s`
+    console.log(`${server.name.padEnd(24)} up ${u.toFixed(0).padStart(5)} ${all(up[server.name])}  down ${d.toFixed(0).padStart(5)} ${all(down[server.name])}${ratio}${cpu}${peak}`)
+  }
+
+  console.log(`GET with curl -o /dev/null (the server's own rate, no client disk; not the target's figure), ${ROUNDS} rounds alternating, medians (MB/s)`)
+  const apacheNull = median(toNull['Apache mod_dav'])
+  for (const server of nullServers) {
+    const d = median(toNull[server.name])
+    const ratio = server.name.startsWith('Apache') ? '' : `  ${((100 * d) / apacheNull).toFixed(0)}% of Apache`
+    console.log(`${(server.name + ' -> null').padEnd(32)} down ${d.toFixed(0).padStart(5)} ${all(toNull[server.name])}${ratio}  per GET: curl CPU ${median(nullCurlCpu[server.name]).toFixed(2)} s, server CPU ${median(nullServerCpu[server.name]).toFixed(2)} s`)
   }
 
   // The webdav: backend itself, against the same Apache: the CLI's upload and download beside curl's.

@@ -3,6 +3,9 @@ import {spawn} from 'node:child_process'
 export interface Measured {
   seconds: number
   peakRssMb: number | null
+  /** CPU time of the command itself (GNU time's User and System time), null without GNU time. */
+  userSeconds: number | null
+  systemSeconds: number | null
   code: number | null
   stderr: string
 }
@@ -21,7 +24,9 @@ export function measure(command: string, args: string[], env: NodeJS.ProcessEnv 
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)
-      resolve({seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : null, code, stderr})
+      const user = /User time \(seconds\): ([\d.]+)/.exec(stderr)
+      const system = /System time \(seconds\): ([\d.]+)/.exec(stderr)
+      resolve({seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : null, userSeconds: user ? Number(user[1]) : null, systemSeconds: system ? Number(system[1]) : null, code, stderr})
     })
   })
 }
