@@ -61,6 +61,12 @@ export interface ReadOptions {
    */
   recycled?: boolean
   /**
+   * With `recycled`: the size of the chunks the reader would rather have (serve
+   * webdav's GET asks for 1 MiB: the bytes written to the socket are still in
+   * the cache they were read into). A hint; a backend may ignore it.
+   */
+  chunkBytes?: number
+  /**
    * Only these bytes: from `offset` (default 0), `count` of them (default: to
    * the end). A backend that honours it says so with `ranged`; callers skip
    * and cut the bytes themselves otherwise.

@@ -95,6 +95,9 @@ describe('serve webdav: Range GETs', function () {
       expect(whole.status).to.equal(200)
       expect(whole.body.equals(content)).to.equal(true)
       expect(calls.at(-1)?.range).to.equal(undefined)
+      // The whole file is asked for in recycled 1 MiB chunks (webdav.ts GET_CHUNK_BYTES).
+      expect(calls.at(-1)?.recycled).to.equal(true)
+      expect(calls.at(-1)?.chunkBytes).to.equal(1024 * 1024)
     })
   }
 })

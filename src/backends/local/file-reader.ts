@@ -26,8 +26,9 @@ const pool = new BufferPool(0, 12, (size) => Buffer.from(new SharedArrayBuffer(s
 
 /**
  * A whole file as a stream of full chunks (only the last may be shorter):
- * 1 MiB, or 4 MiB for files of 64 MiB and more. Closes the handle when it
- * ends or is destroyed.
+ * 1 MiB, or 4 MiB for files of 64 MiB and more, or `chunkBytes` when the
+ * caller asks (ReadOptions.chunkBytes). Closes the handle when it ends or is
+ * destroyed.
  */
 export class FileChunks extends Readable {
   private readonly chunkBytes: number
@@ -35,8 +36,9 @@ export class FileChunks extends Readable {
   constructor(
     private readonly handle: FileHandle,
     size: number,
+    chunkBytes?: number,
   ) {
-    const chunkBytes = size >= LARGE_READ_FROM ? LARGE_READ_BYTES : READ_BYTES
+    chunkBytes = chunkBytes && chunkBytes > 0 ? chunkBytes : size >= LARGE_READ_FROM ? LARGE_READ_BYTES : READ_BYTES
     super({highWaterMark: chunkBytes})
     this.chunkBytes = chunkBytes
   }
