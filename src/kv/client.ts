@@ -306,6 +306,12 @@ export class RespClient {
         if (header === null) break
         this.bulk = {target: this.pool.take(header.length), filled: 0, trailer: 0}
         offset = header.next
+      } else if (chunk[offset] === 43 && this.pool && this.parserIdle()) {
+        // A simple string (`+OK`, every XPUT's reply), so that a large bulk reply after it in the chunk is still read into the pool.
+        const end = chunk.indexOf(13, offset)
+        if (end === -1 || end + 1 >= chunk.length || chunk[end + 1] !== 10) break
+        this.settle(Buffer.from(chunk.subarray(offset + 1, end)), null)
+        offset = end + 2
       } else if (chunk[offset] === 58 && this.fastIntegers && this.parserIdle()) {
         // An integer reply (every XSET's), read here as redis-parser would read it.
         const next = this.integerReply(chunk, offset)
