@@ -84,6 +84,30 @@ export function parserBufferContract(): boolean {
   return contract
 }
 
+/** A bulk reply's remaining bytes are read straight into its buffer when at least this many are left. */
+const DIRECT_READ_MIN_BYTES = 16 * 1024
+
+/** The scratch buffer of a pooled client's socket reads: everything but the large bulk replies' bytes. */
+const SCRATCH_BYTES = 256 * 1024
+
+/**
+ * The socket's `onread` option for a pooled client: Node reads into the
+ * buffer `buffer()` returns (64 KiB chunks otherwise, copied again into the
+ * piece's buffer): a 4 MiB piece then arrives in a few large reads, straight
+ * into its pooled buffer. Reads before the client exists (none: it is made
+ * on connect, before any command) would be dropped.
+ */
+function directReads(client: () => RespClient | undefined): net.OnReadOpts {
+  const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES)
+  return {
+    buffer: () => client()?.nextReadBuffer(scratch) ?? scratch,
+    callback: (n, into) => {
+      client()?.received(n, into as Buffer, scratch)
+      return true
+    },
+  }
+}
+
 /** The outcome of one command: a failure (RespReplyError or RespConnectionError), or its reply. */
 export type RespCallback = (error: Error | null, reply: RespValue) => void
 
@@ -139,7 +163,10 @@ export class RespClient {
   /** Connects; rejects with RespConnectionError. */
   static connect(options: RespClientOptions): Promise<RespClient> {
     return new Promise((resolve, reject) => {
-      const socket = options.path === undefined ? net.connect({host: options.host, port: options.port}) : net.connect({path: options.path})
+      // A pooled client reads the socket itself (onread): large bulk replies straight into their pooled buffers.
+      let client: RespClient | undefined
+      const onread = options.pool && parserBufferContract() ? directReads(() => client) : undefined
+      const socket = options.path === undefined ? net.connect({host: options.host, port: options.port, onread}) : net.connect({path: options.path, onread})
       const where = options.path === undefined ? `${options.host}:${options.port}` : options.path
       const timeout = setTimeout(() => {
         socket.destroy()
@@ -152,7 +179,8 @@ export class RespClient {
       socket.once('connect', () => {
         clearTimeout(timeout)
         socket.removeAllListeners('error')
-        resolve(new RespClient(socket, options))
+        client = new RespClient(socket, options)
+        resolve(client)
       })
     })
   }
@@ -224,11 +252,35 @@ export class RespClient {
   }
 
   /**
+   * Where the socket's next read goes (onread mode, see directReads): the
+   * rest of the large bulk reply being read, so the kernel copies those
+   * bytes straight into its pooled buffer, up to its end and no further;
+   * otherwise the connection's scratch buffer.
+   */
+  nextReadBuffer(scratch: Buffer): Buffer {
+    const bulk = this.bulk
+    if (bulk && bulk.target.length - bulk.filled >= DIRECT_READ_MIN_BYTES) return bulk.target.subarray(bulk.filled)
+    return scratch
+  }
+
+  /** Takes `n` bytes the socket read into `into` (onread mode): the current bulk reply's buffer, or the scratch buffer. */
+  received(n: number, into: Buffer, scratch: Buffer): void {
+    this.lastActivity = Date.now()
+    if (into === scratch || into.buffer !== this.bulk?.target.buffer) {
+      // The scratch buffer is reused by the next read: whatever the parser keeps must be a copy.
+      this.receive(into.subarray(0, n), true)
+      return
+    }
+
+    this.bulk!.filled += n
+  }
+
+  /**
    * Feeds a chunk to the reply parser, except that a large bulk reply which
    * starts at a reply boundary is copied straight into a pooled buffer
    * (`redis-parser` would assemble it in fresh memory).
    */
-  private receive(chunk: Buffer): void {
+  private receive(chunk: Buffer, transient = false): void {
     let offset = 0
     while (offset < chunk.length) {
       const bulk = this.bulk
@@ -254,6 +306,12 @@ export class RespClient {
         if (header === null) break
         this.bulk = {target: this.pool.take(header.length), filled: 0, trailer: 0}
         offset = header.next
+      } else if (chunk[offset] === 43 && this.pool && this.parserIdle()) {
+        // A simple string (`+OK`, every XPUT's reply), so that a large bulk reply after it in the chunk is still read into the pool.
+        const end = chunk.indexOf(13, offset)
+        if (end === -1 || end + 1 >= chunk.length || chunk[end + 1] !== 10) break
+        this.settle(Buffer.from(chunk.subarray(offset + 1, end)), null)
+        offset = end + 2
       } else if (chunk[offset] === 58 && this.fastIntegers && this.parserIdle()) {
         // An integer reply (every XSET's), read here as redis-parser would read it.
         const next = this.integerReply(chunk, offset)
@@ -262,7 +320,10 @@ export class RespClient {
       } else break
     }
 
-    if (offset < chunk.length) this.parser.execute(offset === 0 ? chunk : chunk.subarray(offset))
+    if (offset < chunk.length) {
+      const rest = offset === 0 ? chunk : chunk.subarray(offset)
+      this.parser.execute(transient ? Buffer.from(rest) : rest)
+    }
   }
 
   /** A complete `$N\r\n` header at `offset` with N worth pooling, or null (the parser then takes the reply as usual). */

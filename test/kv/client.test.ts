@@ -81,4 +81,40 @@ describe('kv RESP client', () => {
       expect(pool.take(10).buffer, `split into ${parts.map((part) => part.length).join('+')}`).to.equal(large.buffer)
     }
   })
+
+  it('reads large bulk replies straight from the socket into pooled buffers (onread), between small replies, whatever the split', async function () {
+    this.timeout(60_000)
+    // Two replies large enough for direct reads, seeded bytes, with small replies before, between and after.
+    const large = (seed: number, length: number) => Buffer.from(Array.from({length}, (_, i) => (i * 31 + seed * 7 + (i >> 9)) & 0xff))
+    const first = large(1, 3 * 1024 * 1024 + 5)
+    const second = large(2, 1024 * 1024)
+    const bulkOf = (data: Buffer) => Buffer.concat([Buffer.from(`$${data.length}\r\n`), data, Buffer.from('\r\n')])
+    const wire = Buffer.concat([Buffer.from('+OK\r\n'), bulkOf(first), Buffer.from(':7\r\n$3\r\nabc\r\n'), bulkOf(second), Buffer.from('+DONE\r\n')])
+    const firstEnd = 5 + bulkOf(first).length
+    const secondData = firstEnd + ':7\r\n$3\r\nabc\r\n'.length + `$${second.length}\r\n`.length
+    const cuts = [
+      [wire.length],
+      // Inside the first header, just after it, inside its data, in its CRLF, in the small replies, inside the second bulk, before the end.
+      [3, 8, 12, 100_000, firstEnd - 1, firstEnd + 3, secondData - 2, secondData + 20_000, wire.length - 3, wire.length],
+      Array.from({length: Math.ceil(wire.length / 65_537)}, (_, i) => Math.min(wire.length, (i + 1) * 65_537)),
+    ]
+    for (const ends of cuts) {
+      const parts = ends.map((end, i) => wire.subarray(i === 0 ? 0 : ends[i - 1], end))
+      const pool = new BufferPool(256 * 1024, 4)
+      const got = await replies(parts, pool, 6)
+      const label = `split at ${ends.join(',')}`
+      expect(got.length, label).to.equal(6)
+      expect(String(got[0]), label).to.equal('OK')
+      expect(Buffer.compare(got[1] as Buffer, first), label).to.equal(0)
+      expect(got[2], label).to.equal(7)
+      expect(String(got[3]), label).to.equal('abc')
+      expect(Buffer.compare(got[4] as Buffer, second), label).to.equal(0)
+      expect(String(got[5]), label).to.equal('DONE')
+      // A large reply whose header arrived at a reply boundary came from the pool (with the header
+      // cut in two, redis-parser takes the reply, as before): handed back, the pool gives its memory again.
+      if (ends === cuts[1]) continue
+      pool.release(got[1] as Buffer)
+      expect(pool.take(first.length).buffer, label).to.equal((got[1] as Buffer).buffer)
+    }
+  })
 })

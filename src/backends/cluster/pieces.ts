@@ -142,7 +142,22 @@ export async function uploadPieces(
 export class ReplicaRanking {
   private readonly latency = new Map<string, number>()
 
-  order(addresses: string[]): string[] {
+  /**
+   * The order to ask a piece's replicas in. With `spread` (the piece's
+   * index), the replicas that have not failed take turns being first, so
+   * every server reads and sends its share of a file at once (fastest-first
+   * left one server of three idle; round 5); failed ones come last.
+   * Without it, fastest first.
+   */
+  order(addresses: string[], spread?: number): string[] {
+    if (spread !== undefined && addresses.length > 1) {
+      const failed = (address: string) => this.latency.get(address) === Number.POSITIVE_INFINITY
+      const live = addresses.filter((address) => !failed(address))
+      if (live.length > 1) {
+        const first = spread % live.length
+        return [...live.slice(first), ...live.slice(0, first), ...addresses.filter(failed)]
+      }
+    }
     return [...addresses].sort((a, b) => (this.latency.get(a) ?? 0) - (this.latency.get(b) ?? 0))
   }
 
@@ -174,15 +189,16 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 }
 
 /**
- * Fetches one piece straight from a server that holds it, fastest first,
- * switching replica on an error, a stall or a bad hash, and through the
- * router as the last resort. Every piece is verified against its hash.
+ * Fetches one piece straight from a server that holds it (fastest first,
+ * or in turns by `spread`, see ReplicaRanking.order), switching replica on
+ * an error, a stall or a bad hash, and through the router as the last
+ * resort. Every piece is verified against its hash.
  */
-export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, hash: string, expectedLength: number): Promise<Buffer> {
+export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, hash: string, expectedLength: number, spread?: number): Promise<Buffer> {
   const key = pieceKey(hash)
   const valid = async (data: Buffer | null): Promise<boolean> =>
     data !== null && data.length === expectedLength && (await pieceHasher.hash(data)) === hash
-  const replicas = ranking.order(await store.locate(PIECE_DB, key).catch(() => [] as string[]))
+  const replicas = ranking.order(await store.locate(PIECE_DB, key).catch(() => [] as string[]), spread)
   for (const address of replicas) {
     const started = Date.now()
     try {
@@ -234,7 +250,7 @@ async function* verifiedPieces(store: ClusterStore, manifest: Manifest): AsyncGe
   let next = 0
   const fetchNext = () => {
     const index = next++
-    const promise = fetchPiece(store, ranking, manifest.pieces[index], pieceLength(manifest, index))
+    const promise = fetchPiece(store, ranking, manifest.pieces[index], pieceLength(manifest, index), index)
     promise.catch(() => {})
     window.push(promise)
   }
