@@ -153,7 +153,13 @@ export class Membership {
     if (!member.address || this.probing.has(number) || this.stopped) return
     this.probing.add(number)
     try {
-      const client = await connectUpstream(member.address)
+      const client = await RespClient.connect({...member.address, connectTimeoutMs: 2000})
+      try {
+        await client.call('PING')
+      } catch (error) {
+        client.close()
+        throw error
+      }
       if (this.stopped) {
         client.close()
         return
@@ -165,7 +171,7 @@ export class Membership {
       })
       member.state = 'up'
       member.lastHeartbeat = heardAt ?? Date.now()
-      this.options.log(`server ${number} up at ${member.address.host}:${member.address.port}${client.path === undefined ? '' : ` (via ${client.path})`}`)
+      this.options.log(`server ${number} up at ${member.address.host}:${member.address.port}`)
       this.options.onUp(number)
     } catch {
       // still down; the next heartbeat probes again
@@ -191,50 +197,4 @@ export class Membership {
       }
     }
   }
-}
-
-/**
- * A connection to a server that answers PING: over TCP (the address of
- * record), or, when the server advertises a Unix socket in INFO
- * (`unix_socket`) that this host can open and that leads to the same
- * process (same `number` and `run_id`), over that socket instead, which
- * costs both sides less per batch than loopback TCP. Anything wrong with the
- * socket (absent: another host, removed; another server behind it;
- * no answer) leaves the TCP connection in use.
- */
-export async function connectUpstream(address: {host: string; port: number}): Promise<RespClient> {
-  const tcp = await RespClient.connect({...address, connectTimeoutMs: 2000})
-  let info: Map<string, string>
-  try {
-    info = infoFields(await tcp.call('INFO', 'server'))
-  } catch (error) {
-    tcp.close()
-    throw error
-  }
-  const file = info.get('unix_socket')
-  if (!file || !info.get('run_id')) return tcp
-  let unix: RespClient | null = null
-  try {
-    unix = await RespClient.connect({...address, path: file, connectTimeoutMs: 1000})
-    const there = infoFields(await unix.call('INFO', 'server'))
-    if (there.get('run_id') === info.get('run_id') && there.get('number') === info.get('number')) {
-      tcp.close()
-      return unix
-    }
-  } catch {
-    // not reachable here: TCP it is
-  }
-  unix?.close()
-  return tcp
-}
-
-/** `name:value` lines of an INFO reply; empty for anything else (an older server, an error). */
-function infoFields(reply: RespValue): Map<string, string> {
-  const fields = new Map<string, string>()
-  if (!Buffer.isBuffer(reply)) return fields
-  for (const line of reply.toString('utf8').split('\r\n')) {
-    const colon = line.indexOf(':')
-    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1))
-  }
-  return fields
 }

@@ -5,9 +5,8 @@
  * router over reliable UDP.
  */
 import {randomBytes} from 'node:crypto'
-import {mkdir, rm, stat, statfs} from 'node:fs/promises'
+import {mkdir, stat, statfs} from 'node:fs/promises'
 import net from 'node:net'
-import path from 'node:path'
 
 import {RespClient} from './client.js'
 import {Later, serveConnection, type Session} from './connection.js'
@@ -37,12 +36,6 @@ export interface KvServerOptions {
   syncWrites?: boolean
   /** Tombstones older than this are purged (default 24 h). */
   tombstoneGraceMs?: number
-  /**
-   * A Unix socket to listen on besides TCP, same protocol: a router on the
-   * same host uses it instead of loopback TCP (cheaper per batch). Default
-   * `<dataDir>/kv.sock`; false for none. Advertised in INFO (`unix_socket`).
-   */
-  unixSocket?: string | false
   log?: (line: string) => void
 }
 
@@ -54,9 +47,6 @@ export class KvServer {
   readonly store: ServerStore
   private readonly options: KvServerOptions
   private readonly tcp = net.createServer((socket) => this.accept(socket))
-  /** The Unix socket listener (see KvServerOptions.unixSocket) and its path, once listening. */
-  private unix: net.Server | null = null
-  private unixPath: string | null = null
   private readonly sockets = new Set<net.Socket>()
   private heartbeat: HeartbeatSender | null = null
   private timers: NodeJS.Timeout[] = []
@@ -86,7 +76,6 @@ export class KvServer {
     await this.store.open()
     const host = this.options.host ?? '127.0.0.1'
     this.bound = await listenTcp(this.tcp, this.options.port ?? 0, host)
-    await this.listenUnix()
     const grace = this.options.tombstoneGraceMs ?? 24 * 3600_000
     const purge = setInterval(() => void this.store.purgeTombstones(Date.now() - grace).catch(() => undefined), Math.min(60_000, Math.max(1000, grace / 2)))
     purge.unref()
@@ -101,48 +90,7 @@ export class KvServer {
     this.heartbeat = null
     for (const socket of this.sockets) socket.destroy()
     await new Promise<void>((resolve) => this.tcp.close(() => resolve()))
-    // libuv removes the socket file when its listener closes.
-    if (this.unix) await new Promise<void>((resolve) => this.unix!.close(() => resolve()))
-    this.unix = null
-    this.unixPath = null
     await this.store.close()
-  }
-
-  /** Where the Unix socket listens, or null (none, or it could not be bound). */
-  get unixSocketPath(): string | null {
-    return this.unixPath
-  }
-
-  /**
-   * Listens on the Unix socket, if any. The store is open, so this process
-   * holds the data dir's LevelDB lock and a socket file left there is a dead
-   * server's: it is removed first. A path that cannot be bound (too long for
-   * sun_path, a read-only dir) only costs the optimisation: TCP serves all.
-   */
-  private async listenUnix(): Promise<void> {
-    if (this.options.unixSocket === false) return
-    const file = path.resolve(this.options.unixSocket ?? path.join(this.options.dataDir, 'kv.sock'))
-    // sun_path holds 108 bytes with its NUL; a longer path would be cut short by the kernel.
-    if (Buffer.byteLength(file) > 100) {
-      this.options.log?.(`no unix socket: path too long (${file})`)
-      return
-    }
-    const unix = net.createServer((socket) => this.accept(socket))
-    try {
-      await rm(file, {force: true})
-      await new Promise<void>((resolve, reject) => {
-        unix.once('error', reject)
-        unix.listen(file, () => {
-          unix.off('error', reject)
-          resolve()
-        })
-      })
-    } catch (failure) {
-      this.options.log?.(`no unix socket at ${file}: ${(failure as Error).message}`)
-      return
-    }
-    this.unix = unix
-    this.unixPath = file
   }
 
   private async attach(router: {host: string; port: number}): Promise<void> {
@@ -218,9 +166,7 @@ export class KvServer {
    * number lets a client count servers that share one disk once).
    */
   private async info(): Promise<Encoded> {
-    const lines = ['# Server', 'role:kv-server', `number:${this.number}`, `keys:${this.store.liveKeys}`, `run_id:${this.incarnation}`]
-    if (this.unixPath) lines.push(`unix_socket:${this.unixPath}`)
-    lines.push('', '# Disk')
+    const lines = ['# Server', 'role:kv-server', `number:${this.number}`, `keys:${this.store.liveKeys}`, '', '# Disk']
     try {
       const [fsStats, dirStats] = await Promise.all([statfs(this.options.dataDir), stat(this.options.dataDir)])
       lines.push(`disk_total:${fsStats.blocks * fsStats.bsize}`, `disk_free:${fsStats.bavail * fsStats.bsize}`, `disk_device:${dirStats.dev}`)

@@ -66,8 +66,6 @@ export class TestCluster {
   readonly servers: Array<ChildProcess | undefined> = []
   router: ChildProcess | undefined
   routerPort = 0
-  /** What the running router wrote to stderr (its log). */
-  routerLog: () => string = () => ''
   private readonly clients: Redis[] = []
 
   constructor(readonly options: ClusterOptions = {}) {}
@@ -90,14 +88,13 @@ export class TestCluster {
     const args = ['cluster', 'router', '--port', String(this.routerPort), '--servers', String(this.count)]
     args.push('--replicas', String(this.options.replicas ?? 2), '--data-dir', path.join(this.dir, 'router'))
     args.push('--anti-entropy-ms', String(this.options.antiEntropyMs ?? 0), '--heartbeat-timeout-ms', '2500')
-    const {child, port, stderr} = await spawnListening(args)
+    const {child, port} = await spawnListening(args)
     this.router = child
     this.routerPort = port
-    this.routerLog = stderr
   }
 
-  async startServer(i: number, extra: string[] = []): Promise<number> {
-    const args = ['cluster', 'server', '--router', `127.0.0.1:${this.routerPort}`, '--number', String(i), '--port', '0', '--data-dir', this.serverDir(i), ...extra]
+  async startServer(i: number): Promise<number> {
+    const args = ['cluster', 'server', '--router', `127.0.0.1:${this.routerPort}`, '--number', String(i), '--port', '0', '--data-dir', this.serverDir(i)]
     const {child, port} = await spawnListening(args)
     this.servers[i] = child
     return port

@@ -8,12 +8,11 @@ import {KvServer} from '../../kv/server.js'
 
 export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
   static summary = 'Run one numbered key-value storage server (LevelDB behind RESP).'
-  static description = `Stores its share of the keys in LevelDB under --data-dir (an acknowledged write is in LevelDB's log, so it survives a SIGKILL of the server; with --fsync periodic, the default, the log and piece files are fsync'd in the background once a second and on shutdown, as Redis's appendfsync everysec and Cassandra's periodic commit log do; with --fsync always, every batch before it is acknowledged), also listens on a Unix socket (kv.sock in --data-dir, or --unix-socket) that a router on the same host uses instead of loopback TCP, announces its number and address to the router, and sends it a heartbeat every second over reliable UDP to the router's port. Prints its listening address; logs to stderr; stops cleanly on SIGINT/SIGTERM.`
+  static description = `Stores its share of the keys in LevelDB under --data-dir (an acknowledged write is in LevelDB's log, so it survives a SIGKILL of the server; with --fsync periodic, the default, the log and piece files are fsync'd in the background once a second and on shutdown, as Redis's appendfsync everysec and Cassandra's periodic commit log do; with --fsync always, every batch before it is acknowledged), announces its number and address to the router, and sends it a heartbeat every second over reliable UDP to the router's port. Prints its listening address; logs to stderr; stops cleanly on SIGINT/SIGTERM.`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000 --number 0 --port 7001 --data-dir ./cluster/server0',
     '<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000 --number 1 --port 7002 --data-dir ./cluster/server1 --fsync always',
-    '<%= config.bin %> <%= command.id %> --router 127.0.0.1:7000 --number 2 --port 7003 --data-dir ./cluster/server2 --unix-socket none',
     '<%= config.bin %> <%= command.id %> --router 10.0.0.1:7000 --number 1 --host 0.0.0.0 --port 7002 --advertise 10.0.0.2:7002 --data-dir /var/lib/kv1',
   ]
 
@@ -30,9 +29,6 @@ export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
       default: 'periodic',
     }),
     'sync-writes': Flags.boolean({description: 'The same as --fsync always (kept for old scripts).'}),
-    'unix-socket': Flags.string({
-      description: 'Also listen on this Unix socket (same protocol; a router on this host uses it instead of TCP), or none. Default: kv.sock in --data-dir.',
-    }),
   }
 
   async run(): Promise<void> {
@@ -53,7 +49,6 @@ export default class ClusterServer extends BaseCommand<typeof ClusterServer> {
       router,
       advertise,
       syncWrites: flags['sync-writes'] || flags.fsync === 'always',
-      unixSocket: flags['unix-socket'] === 'none' ? false : flags['unix-socket'],
       log: (line) => this.info(line),
     })
     try {
