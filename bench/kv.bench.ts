@@ -1,9 +1,10 @@
 // KV bench: redis-benchmark -t set,get -n 200000 -c 50 -d 100 against our
 // router (3 servers, RF=2, started here through the built CLI) and against a
-// redis-server started here, in the same run; prints both and the ratios.
+// redis-server started here, in the same run; prints both and the ratios,
+// and the CPU per request of the router and each server (Linux /proc).
 // Never fails on a number. Loopback only.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
-import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import net from 'node:net'
 import {loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
@@ -42,14 +43,47 @@ function freePort(): Promise<number> {
 }
 
 /** requests/s of SET and GET from redis-benchmark --csv. */
-function runBenchmark(port: number): {SET: number; GET: number} {
-  const result = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), ...ARGS], {encoding: 'utf8', timeout: 600_000})
+function runBenchmark(port: number, tests = 'set,get'): {SET: number; GET: number} {
+  const args = ARGS.map((arg) => (arg === 'set,get' ? tests : arg))
+  const result = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), ...args], {encoding: 'utf8', timeout: 600_000})
   const out = {SET: NaN, GET: NaN}
   for (const line of result.stdout.split('\n')) {
     const match = /^"(SET|GET)","([\d.]+)"/.exec(line)
     if (match) out[match[1] as 'SET' | 'GET'] = Number(match[2])
   }
   return out
+}
+
+/**
+ * CPU time (user + system, in clock ticks of 10 ms) of each process of the
+ * cluster, by name (router, server0, …), from Linux's /proc; empty elsewhere.
+ * The rates move with other jobs on the machine; CPU per request much less.
+ */
+function clusterCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>()
+  try {
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)) {
+      const args = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0')
+      const name = args.includes('router') ? 'router' : `server${args[args.indexOf('--number') + 1]}`
+      // Fields after the command name, which is in parentheses: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${child}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      out.set(name, Number(fields[11]) + Number(fields[12]))
+    }
+  } catch {
+    out.clear()
+  }
+  return out
+}
+
+/** `router 35.1 us, server0 20.3 us, …` per request between two clusterCpu() readings (ticks of 10 ms). */
+function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, requests: number): string {
+  const parts: string[] = []
+  for (const [name, ticks] of after) {
+    const used = ((ticks - (before.get(name) ?? ticks)) * 10_000) / requests
+    if (before.has(name)) parts.push(`${name} ${used.toFixed(1)} us`)
+  }
+  return parts.length > 0 ? parts.join(', ') : 'n/a (no /proc)'
 }
 
 async function waitReady(port: number, servers: number): Promise<void> {
@@ -103,13 +137,20 @@ async function main(): Promise<void> {
     const load = (): string => loadavg().map((n) => n.toFixed(2)).join(' ')
     console.log(`load average before: ${load()}`)
     const anchor = runBenchmark(redisPort)
-    const ours = runBenchmark(started.port)
+    // Ours: SET, then GET, as one run of `-t set,get` does, with the CPU each took.
+    const cpu0 = clusterCpu(cluster.pid!)
+    const ours = {SET: runBenchmark(started.port, 'set').SET, GET: NaN}
+    const cpu1 = clusterCpu(cluster.pid!)
+    ours.GET = runBenchmark(started.port, 'get').GET
+    const cpu2 = clusterCpu(cluster.pid!)
     console.log(`load average after:  ${load()}`)
     console.log('            redis-server   router(3 servers, RF=2)   ratio')
     for (const op of ['SET', 'GET'] as const) {
       const ratio = ours[op] / anchor[op]
       console.log(`${op}  req/s    ${fmt(anchor[op])}       ${fmt(ours[op])}                ${Number.isFinite(ratio) ? (ratio * 100).toFixed(1) + '%' : 'n/a'}  (target >= 50%)`)
     }
+    console.log(`CPU per SET: ${cpuPerRequest(cpu0, cpu1, REQUESTS)}`)
+    console.log(`CPU per GET: ${cpuPerRequest(cpu1, cpu2, REQUESTS)}`)
   } finally {
     await stop(cluster)
     await stop(redis)
