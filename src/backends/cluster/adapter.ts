@@ -3,6 +3,7 @@ import type {Readable} from 'node:stream'
 import type {About, Entry, FileSink, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import {verifyDigests} from '../hashing.js'
+import {pieceHasher} from './hasher.js'
 import {UploadIntent} from './intents.js'
 import {encodeManifest, type Manifest, manifestKey, pieceLength, pieceSizeFor} from './manifest.js'
 import {META_DB, MetaTree} from './meta.js'
@@ -89,6 +90,8 @@ export class ClusterBackend implements StorageAdapter {
    * unreferenced pieces for gc.
    */
   async write(path: string, source: Readable, options: WriteOptions = {}): Promise<Entry> {
+    // Its pieces are hashed on the worker: it boots while the path is checked.
+    pieceHasher.warm()
     await this.tree.checkWritable(path, Boolean(options.overwrite))
     const intent = new UploadIntent(this.store)
     try {
