@@ -90,6 +90,14 @@ class PieceHasher {
     return this.starting
   }
 
+  /**
+   * Starts the worker now, so that it boots (tens of ms, more on a busy
+   * machine) while the caller does other work, not while the first pieces wait.
+   */
+  warm(): void {
+    if (!this.failed && !this.worker) void this.start()
+  }
+
   /** The SHA-256 of `data` in hex, on the worker when `data` is shared. */
   async hash(data: Buffer): Promise<string> {
     if (this.failed || !isShared(data)) return sha256Hex(data)
