@@ -2,7 +2,6 @@
 // bounded however many large files go through it: 256 MiB PUTs streamed from
 // a generator (the test never holds the file) and GETs hashed as they arrive,
 // several rounds, with the server's RSS sampled from /proc.
-import {type ChildProcess} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import fs from 'node:fs/promises'
@@ -15,7 +14,7 @@ import {pipeline} from 'node:stream/promises'
 import {expect} from 'chai'
 
 import {seededChunks} from '../helpers/bytes.js'
-import {spawnCli} from '../helpers/cli.js'
+import {serveWebdav, type Served, stopWebdav} from '../helpers/serve-webdav.js'
 
 const MiB = 1024 * 1024
 const SIZE = 256 * MiB
@@ -75,38 +74,22 @@ function get(url: string): Promise<{status: number; bytes: number; sha256: strin
 describe('serve webdav memory over the embedded cluster', function () {
   this.timeout(600_000)
   let dir: string
-  let child: ChildProcess | undefined
+  let served: Served | undefined
   let url: string
 
   before(async function () {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-serve-memory-'))
-    child = spawnCli(['serve', 'webdav', '-p', '0'], {env: {HOME: path.join(dir, 'home'), DISK_DATA_DIR: path.join(dir, 'data')}})
-    const started = child
-    url = await new Promise<string>((resolve, reject) => {
-      let out = ''
-      let err = ''
-      started.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()))
-      started.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString()
-        const match = /^webdav: (http:\/\/\S+)$/m.exec(out)
-        if (match) resolve(match[1])
-      })
-      started.once('exit', (code) => reject(new Error(`serve webdav exited ${code}: ${err}`)))
-    })
+    served = await serveWebdav([], {HOME: path.join(dir, 'home'), DISK_DATA_DIR: path.join(dir, 'data')})
+    url = served.url
   })
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-    }
-
+    await stopWebdav(served)
     if (dir) await fs.rm(dir, {recursive: true, force: true})
   })
 
   it(`keeps the server under ${PEAK_BOUND_MIB} MiB of RSS through ${ROUNDS} rounds of a 256 MiB PUT and GET, bytes intact`, async () => {
-    const pid = child!.pid!
+    const pid = served!.child.pid!
     let sampled = 0
     const sampler = setInterval(() => {
       sampled = Math.max(sampled, kib(pid, 'VmRSS'))

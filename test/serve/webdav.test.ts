@@ -1,6 +1,6 @@
 // `disk-client serve webdav` over the embedded cluster, driven by third-party
 // clients: litmus (the WebDAV conformance suite) and rclone's webdav remote.
-import {spawn, type ChildProcess} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import fs from 'node:fs/promises'
 import http from 'node:http'
@@ -10,35 +10,8 @@ import path from 'node:path'
 
 import {expect} from 'chai'
 
-import {collect, spawnCli} from '../helpers/cli.js'
-
-interface Served {
-  child: ChildProcess
-  url: string
-}
-
-/** Starts `serve webdav` and resolves with its URL from the first line. */
-function serve(args: string[], env: NodeJS.ProcessEnv): Promise<Served> {
-  const child = spawnCli(['serve', 'webdav', '-p', '0', ...args], {env})
-  return new Promise((resolve, reject) => {
-    let out = ''
-    let err = ''
-    child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()))
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /^webdav: (http:\/\/\S+)$/m.exec(out)
-      if (match) resolve({child, url: match[1]})
-    })
-    child.once('exit', (code) => reject(new Error(`serve webdav exited ${code}: ${err}`)))
-  })
-}
-
-async function stop(served: Served | undefined): Promise<number | null> {
-  if (!served || served.child.exitCode !== null) return served?.child.exitCode ?? null
-  const exited = new Promise<number | null>((resolve) => served.child.once('exit', (code) => resolve(code)))
-  served.child.kill('SIGTERM')
-  return exited
-}
+import {collect} from '../helpers/cli.js'
+import {serveWebdav as serve, type Served, stopWebdav as stop} from '../helpers/serve-webdav.js'
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
   return collect(spawn(command, args, {env: {...process.env, ...env}, cwd}), {timeoutMs: 180_000})
