@@ -46,6 +46,8 @@ interface QueuedWrite extends Versioned {
   id: string
   value: Buffer | null
   done: (error: Error | null, applied: boolean) => void
+  /** Its blob, already being written under its final name (see applyCb), and that write's outcome. */
+  early?: {name: string; written: Promise<Error | null>}
 }
 
 type Db = ClassicLevel<Buffer, Buffer>
@@ -190,6 +192,10 @@ export class ServerStore {
   highestVersion = 0
   /** The open-time header scan, once started. */
   private scanned: Promise<void> | null = null
+  /** The scan and its sweep of leftover blobs are done: a blob written now cannot be swept by them. */
+  private scanDone = false
+  /** Writes queued or in the batch being committed, per key id (see applyCb). */
+  private readonly pending = new Map<string, number>()
 
   constructor(dir: string, options: ServerStoreOptions = {}) {
     // Large values go to blob files (blobs.ts), so LevelDB holds headers and
@@ -250,6 +256,7 @@ export class ServerStore {
     }
     this.knownComplete = true
     await this.blobs.sweep(blobs)
+    this.scanDone = true
   }
 
   /**
@@ -376,7 +383,21 @@ export class ServerStore {
 
   /** apply() by callback (the server's XSET path): `done` gets the failure, or whether the version was applied, once durable. */
   applyCb(key: Buffer, version: number, tomb: boolean, value: Buffer | null, done: (error: Error | null, applied: boolean) => void): void {
-    this.queue.push({key, id: key.toString('latin1'), version, tomb, value: tomb ? null : value, done})
+    const write: QueuedWrite = {key, id: key.toString('latin1'), version, tomb, value: tomb ? null : value, done}
+    // The blob of a key this store has never held, with no other write of it
+    // pending, is written now, beside the batch being committed, instead of
+    // inside its own batch: batches (and the small writes queued behind them)
+    // no longer wait for megabytes of file writes. Its name (key and version)
+    // is then written by nobody else, it becomes current only with its
+    // batch, as before, and it is removed if that batch fails or does not
+    // apply it; a crash first leaves an unreferenced file, swept at the next
+    // start (after which scanDone is set, so the sweep never sees it).
+    if (!tomb && value && value.length >= BLOB_MIN_BYTES && this.scanDone && this.absent(key) && !this.pending.has(write.id)) {
+      const name = this.blobs.name(key, version)
+      write.early = {name, written: this.blobs.write(name, value).then(() => null, (error: Error) => error)}
+    }
+    this.pending.set(write.id, (this.pending.get(write.id) ?? 0) + 1)
+    this.queue.push(write)
     if (!this.flushScheduled) {
       this.flushScheduled = true
       this.chain = this.chain.then(() => this.flush())
@@ -442,6 +463,7 @@ export class ServerStore {
     this.queue = []
     if (writes.length === 0) return
     const created: string[] = []
+    let unused: string[] | undefined
     try {
       // A store opened with deferScan learns its digests, counts and leftover blobs before its first write.
       await this.scan()
@@ -495,7 +517,16 @@ export class ServerStore {
 
       const blobWrites = plan.filter((step) => step.blob !== null)
       created.push(...blobWrites.map((step) => step.blob!))
-      await Promise.all(blobWrites.map((step) => this.blobs.write(step.blob!, step.write.value!)))
+      // Blobs written early (applyCb) that this batch does not make current
+      // (superseded by a newer write of the key): removed once it is done.
+      const kept = new Set(blobWrites.map((step) => step.blob!))
+      for (const write of writes) if (write.early && !kept.has(write.early.name)) (unused ??= []).push(write.early.name)
+      const failures = await Promise.all([
+        ...writes.map((write) => write.early?.written ?? null),
+        ...blobWrites.map((step) => (step.write.early?.name === step.blob ? null : this.blobs.write(step.blob!, step.write.value!).then(() => null))),
+      ])
+      const failed = failures.find((failure) => failure)
+      if (failed) throw failed
 
       // A chained batch: cheaper per operation than the array form, whose
       // per-op normalisation was the largest cost of a small write here.
@@ -523,12 +554,26 @@ export class ServerStore {
       }
       for (const {write} of plan) this.remember(write.id, {version: write.version, tomb: write.tomb, value: write.tomb ? null : (write.value ?? Buffer.alloc(0))})
       // Best effort: a file left by a failed removal is swept at the next start.
-      await Promise.all(replaced.map((name) => this.blobs.remove(name).catch(() => undefined)))
+      await Promise.all([...replaced, ...(unused ?? [])].map((name) => this.blobs.remove(name).catch(() => undefined)))
+      this.settle(writes)
       for (let i = 0; i < writes.length; i++) writes[i].done(null, applied[i])
     } catch (error) {
-      await Promise.all(created.map((name) => this.blobs.remove(name).catch(() => undefined)))
+      // Every early blob of this batch: its write has ended (awaited above, or awaited here).
+      const early = writes.filter((write) => write.early).map((write) => write.early!)
+      await Promise.all(early.map((blob) => blob.written))
+      await Promise.all([...new Set([...created, ...early.map((blob) => blob.name)])].map((name) => this.blobs.remove(name).catch(() => undefined)))
+      this.settle(writes)
       const failure = isNoSpace(error) ? new Error(`NOSPACE no space left on this server's disk: ${(error as Error).message}`) : (error as Error)
       for (const write of writes) write.done(failure, false)
+    }
+  }
+
+  /** These writes are no longer pending (applyCb's early blob writes may start for their keys again). */
+  private settle(writes: QueuedWrite[]): void {
+    for (const write of writes) {
+      const left = (this.pending.get(write.id) ?? 1) - 1
+      if (left > 0) this.pending.set(write.id, left)
+      else this.pending.delete(write.id)
     }
   }
 

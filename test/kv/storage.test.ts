@@ -67,6 +67,52 @@ describe('kv server storage: large values as blob files', () => {
     expect((await store.getValue(key))?.equals(big(6))).to.equal(true)
   })
 
+  it("starts a new key's blob write at once, beside the batch in flight, and keeps only the blobs its batch makes current", async () => {
+    const started: string[] = []
+    const write = store.blobs.write.bind(store.blobs)
+    store.blobs.write = (name, data) => {
+      started.push(name)
+      return write(name, data)
+    }
+    // A new key, nothing pending: its blob is being written before apply() returns.
+    const fresh = Buffer.from('2:p:fresh')
+    const stored = store.apply(fresh, 7, false, big(7))
+    expect(started).to.deep.equal([store.blobs.name(fresh, 7)])
+    expect(await stored).to.equal(true)
+    expect((await store.getValue(fresh))?.equals(big(7))).to.equal(true)
+
+    // A new key written twice in one group commit: the first blob (written early) is superseded and removed.
+    const twice = Buffer.from('2:p:twice')
+    expect(await Promise.all([store.apply(twice, 1, false, big(1)), store.apply(twice, 2, false, big(2))])).to.deep.equal([true, true])
+    expect((await store.getValue(twice))?.equals(big(2))).to.equal(true)
+    // Out of order: the older version is refused, and its early blob (if any) removed.
+    const late = Buffer.from('2:p:late')
+    expect(await Promise.all([store.apply(late, 5, false, big(5)), store.apply(late, 4, false, big(4))])).to.deep.equal([true, false])
+    expect((await store.getValue(late))?.equals(big(5))).to.equal(true)
+    const names = [store.blobs.name(fresh, 7), store.blobs.name(twice, 2), store.blobs.name(late, 5)].sort()
+    expect(await blobFiles(dir)).to.deep.equal(names)
+
+    // A failed early write fails its batch and leaves no file; the store keeps working.
+    store.blobs.write = async (name) => {
+      started.push(name)
+      throw new Error('EIO: i/o error, write')
+    }
+    const broken = Buffer.from('2:p:broken')
+    let failure: unknown
+    await store.apply(broken, 1, false, big(1)).catch((error: unknown) => (failure = error))
+    expect((failure as Error).message).to.match(/EIO/)
+    expect(started.at(-1)).to.equal(store.blobs.name(broken, 1))
+    expect(await store.getHeader(broken)).to.equal(null)
+    store.blobs.write = write
+    expect(await store.apply(broken, 2, false, big(2))).to.equal(true)
+    expect(await blobFiles(dir)).to.deep.equal([...names, store.blobs.name(broken, 2)].sort())
+    await store.close()
+    store = new ServerStore(dir)
+    await store.open()
+    expect((await store.getValue(twice))?.equals(big(2))).to.equal(true)
+    expect((await store.getValue(broken))?.equals(big(2))).to.equal(true)
+  })
+
   it('keeps blobs, digests and counts across a restart, and sweeps files no header names', async () => {
     const value = big()
     await store.apply(key, 7, false, value)
