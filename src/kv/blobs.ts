@@ -119,6 +119,11 @@ export class BlobStore {
     await rm(file, {force: true})
   }
 
+  /** How many blobs were written since the last sync. */
+  get unsyncedCount(): number {
+    return this.unsynced.size
+  }
+
   /** fsyncs the blobs written since the last call, and their folders. */
   async sync(): Promise<void> {
     const files = this.unsynced

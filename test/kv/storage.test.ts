@@ -81,26 +81,30 @@ describe('kv server storage: large values as blob files', () => {
     expect(await stored).to.equal(true)
     expect((await store.getValue(fresh))?.equals(big(7))).to.equal(true)
 
-    // A new key written twice in one group commit: the first blob (written early) is superseded and removed.
+    // A new key written twice at once: the first blob is written early, the
+    // second write is queued at once and commits first; the first then finds
+    // a newer version, is refused, and its file removed.
     const twice = Buffer.from('2:p:twice')
-    expect(await Promise.all([store.apply(twice, 1, false, big(1)), store.apply(twice, 2, false, big(2))])).to.deep.equal([true, true])
+    expect(await Promise.all([store.apply(twice, 1, false, big(1)), store.apply(twice, 2, false, big(2))])).to.deep.equal([false, true])
     expect((await store.getValue(twice))?.equals(big(2))).to.equal(true)
-    // Out of order: the older version is refused, and its early blob (if any) removed.
+    // The other order: the older version commits first and is replaced (its file removed) by the early one.
     const late = Buffer.from('2:p:late')
-    expect(await Promise.all([store.apply(late, 5, false, big(5)), store.apply(late, 4, false, big(4))])).to.deep.equal([true, false])
+    expect(await Promise.all([store.apply(late, 5, false, big(5)), store.apply(late, 4, false, big(4))])).to.deep.equal([true, true])
     expect((await store.getValue(late))?.equals(big(5))).to.equal(true)
     const names = [store.blobs.name(fresh, 7), store.blobs.name(twice, 2), store.blobs.name(late, 5)].sort()
     expect(await blobFiles(dir)).to.deep.equal(names)
 
-    // A failed early write fails its batch and leaves no file; the store keeps working.
+    // A failed early write fails that write alone and leaves no file; the store keeps working.
     store.blobs.write = async (name) => {
       started.push(name)
       throw new Error('EIO: i/o error, write')
     }
     const broken = Buffer.from('2:p:broken')
     let failure: unknown
+    const beside = store.apply(Buffer.from('0:beside'), 1, false, Buffer.from('small'))
     await store.apply(broken, 1, false, big(1)).catch((error: unknown) => (failure = error))
     expect((failure as Error).message).to.match(/EIO/)
+    expect(await beside).to.equal(true)
     expect(started.at(-1)).to.equal(store.blobs.name(broken, 1))
     expect(await store.getHeader(broken)).to.equal(null)
     store.blobs.write = write
@@ -111,6 +115,27 @@ describe('kv server storage: large values as blob files', () => {
     await store.open()
     expect((await store.getValue(twice))?.equals(big(2))).to.equal(true)
     expect((await store.getValue(broken))?.equals(big(2))).to.equal(true)
+  })
+
+  it("commits small writes while a new key's blob is still being written, and that key once its file is complete", async () => {
+    const write = store.blobs.write.bind(store.blobs)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    store.blobs.write = async (name, data) => {
+      await held
+      return write(name, data)
+    }
+    const piece = Buffer.from('2:p:slow')
+    let stored = false
+    const storing = store.apply(piece, 1, false, big(1)).then((applied) => (stored = applied))
+    // The small write does not wait for the blob: it commits while the file is still being written.
+    expect(await store.apply(Buffer.from('1:intent'), 2, false, Buffer.from('pieces'))).to.equal(true)
+    expect(stored).to.equal(false)
+    expect(await store.getHeader(piece)).to.equal(null)
+    release()
+    await storing
+    expect(stored).to.equal(true)
+    expect((await store.getValue(piece))?.equals(big(1))).to.equal(true)
   })
 
   it('keeps blobs, digests and counts across a restart, and sweeps files no header names', async () => {
