@@ -1,5 +1,3 @@
-import {fileURLToPath} from 'node:url'
-
 import {flush, run as oclifRun} from '@oclif/core'
 
 import {reportError} from './report-error.js'
@@ -9,11 +7,11 @@ import {reportError} from './report-error.js'
  * and adds a `Code:` line; errors that escape a command (an unknown command,
  * say) come through here instead and get the one-line treatment.
  */
-export async function run(argv: string[], entryUrl: string, options: {development?: boolean} = {}): Promise<void> {
+export async function run(argv: string[], root: string, options: {development?: boolean} = {}): Promise<void> {
   try {
-    // In development the command files are the truth, not a manifest that
-    // the last build wrote.
-    await oclifRun(argv, options.development ? {root: fileURLToPath(new URL('..', entryUrl)), ignoreManifest: true} : entryUrl)
+    // `root` is the package's folder. In development the command files are
+    // the truth, not a manifest that the last build wrote.
+    await oclifRun(argv, options.development ? {root, ignoreManifest: true} : {root})
     await flush()
   } catch (error) {
     reportError(error, {

@@ -26,6 +26,11 @@ export class BlobStore {
   private readonly made = new Set<string>()
   /** Blobs written since the last sync (without syncWrites, they are fsync'd with LevelDB's log, once a second). */
   private unsynced = new Set<string>()
+  /** Their bytes: past WRITE_BEHIND_BYTES, a sync starts at once (see write). */
+  private unsyncedBytes = 0
+  /** The sync under way (syncs run one after another, see sync). */
+  private syncing: Promise<void> = Promise.resolve()
+  private writingBehind = false
 
   constructor(
     dataDir: string,
@@ -54,6 +59,18 @@ export class BlobStore {
     if (!this.syncEach) {
       await writeFile(file, data)
       this.unsynced.add(file)
+      this.unsyncedBytes += data.length
+      // Write-behind: once a few pieces' worth is unsynced, it goes to the
+      // disk now, beside the writes, rather than all at the next periodic
+      // sync or at close (a 1 GiB embedded upload waited 540-680 ms at its
+      // close for that second's blobs). Nothing waits for it here; the
+      // write is acknowledged as before, once its file is written.
+      if (this.unsyncedBytes >= WRITE_BEHIND_BYTES && !this.writingBehind) {
+        this.writingBehind = true
+        this.sync(WRITE_BEHIND_PARALLEL)
+          .catch(() => undefined) // its files stay unsynced; the periodic sync retries them
+          .finally(() => (this.writingBehind = false))
+      }
       return
     }
 
@@ -115,7 +132,7 @@ export class BlobStore {
 
   async remove(name: string): Promise<void> {
     const file = this.pathOf(name)
-    this.unsynced.delete(file)
+    this.unsynced.delete(file) // its bytes stay counted until the next sync
     await rm(file, {force: true})
   }
 
@@ -124,23 +141,53 @@ export class BlobStore {
     return this.unsynced.size
   }
 
-  /** fsyncs the blobs written since the last call, and their folders. */
-  async sync(): Promise<void> {
+  /**
+   * fsyncs the blobs written before this call, and their folders. Syncs run
+   * one after another: one started meanwhile (write-behind, or the periodic
+   * one) covers what the one before it had not taken, so when this resolves
+   * every blob written before the call is on the disk. A blob whose fsync
+   * failed stays unsynced for the next call, and this one rejects.
+   */
+  sync(parallel = SYNC_PARALLEL): Promise<void> {
+    const run = this.syncing.then(() => this.syncTaken(parallel))
+    this.syncing = run.catch(() => undefined)
+    return run
+  }
+
+  private async syncTaken(parallel: number): Promise<void> {
     const files = this.unsynced
     this.unsynced = new Set()
+    this.unsyncedBytes = 0
     const folders = new Set<string>()
     for (const file of files) folders.add(path.dirname(file))
+    const failed: string[] = []
     // Several at once: each fsync waits on the disk, not on this thread.
-    await inParallel([...files], SYNC_PARALLEL, async (file) => {
-      const handle = await open(file, 'r').catch(() => null)
+    await inParallel([...files], parallel, async (file) => {
+      const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') failed.push(file) // ENOENT: removed since (replaced or unused)
+        return null
+      })
       if (!handle) return
       try {
         await handle.sync()
+      } catch {
+        failed.push(file)
       } finally {
-        await handle.close()
+        await handle.close().catch(() => undefined)
       }
     })
-    await inParallel([...folders], SYNC_PARALLEL, syncDir)
+    let folderError: unknown
+    await inParallel([...folders], parallel, (folder) =>
+      syncDir(folder).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return // removed since, with its files
+        folderError ??= error
+        for (const file of files) if (path.dirname(file) === folder) failed.push(file)
+      }),
+    )
+    if (failed.length > 0) {
+      for (const file of failed) this.unsynced.add(file)
+      throw folderError instanceof Error ? folderError : new Error(`ERR fsync failed for ${failed.length} blob file(s)`)
+    }
   }
 
   /** Removes every blob not named in `live` (left by a crash between a blob write and its batch, or before a removal). */
@@ -162,6 +209,18 @@ export class BlobStore {
 
 /** fsyncs in flight at once (libuv's pool has 4 threads by default). */
 const SYNC_PARALLEL = 4
+
+/** Unsynced blob bytes that start a sync at once (write-behind): eight 4 MiB pieces. */
+const WRITE_BEHIND_BYTES = 32 * 1024 * 1024
+/**
+ * Its fsyncs in flight at once: two thirds of libuv's pool (bin/run.js makes
+ * it 12 threads), the rest keeps writing blobs and batches. The disk takes
+ * several flushes at once far faster than one after another: a 1 GiB
+ * embedded upload left 300 MB unsynced at its close with 2 in flight, and
+ * none with 8 (its pieces as fast as with no write-behind at all, given the
+ * 12 threads; with libuv's default 4 they slowed by a third).
+ */
+const WRITE_BEHIND_PARALLEL = Math.max(1, Math.floor(((Number(process.env.UV_THREADPOOL_SIZE) || 4) * 2) / 3))
 
 async function inParallel<T>(items: T[], limit: number, job: (item: T) => Promise<void>): Promise<void> {
   let next = 0

@@ -6,7 +6,7 @@ import {fileURLToPath} from 'node:url'
 import {run} from '../../src/cli/main.js'
 import type {CliResult} from './cli.js'
 
-const ROOT = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 export async function runInProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const saved = {...process.env}

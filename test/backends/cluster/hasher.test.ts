@@ -11,9 +11,12 @@ describe('piece hashing on a worker thread', () => {
     const block = allocShared(3 * 1024 * 1024 + 7)
     for (let i = 0; i < block.length; i++) block[i] = (i * 31 + (i >> 11)) & 0xff
     expect(isShared(block)).to.equal(true)
+    expect(await pieceHasher.ready()).to.equal(true)
     const views = [block, block.subarray(1), block.subarray(1024 * 1024, 2 * 1024 * 1024 + 3), block.subarray(5, 5), block.subarray(block.length - 1)]
+    const before = pieceHasher.onWorker
     const hashes = await Promise.all([...views, ...views].map((view) => pieceHasher.hash(view)))
     expect(hashes).to.deep.equal([...views, ...views].map(sha256))
+    expect(pieceHasher.onWorker - before).to.equal(views.length * 2)
   })
 
   it('hashes ordinary buffers on this thread, and sees a changed byte', async () => {
