@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {AuthError, TemporaryError, UsageError} from '../backends/errors.js'
+import {AuthError, TemporaryError, UsageError} from '../base/index.js'
 
 export const DEFAULT_OAUTH_URL = 'https://oauth.yandex.ru'
 

@@ -1,6 +1,6 @@
 import {Errors} from '@oclif/core'
 
-import {DiskError, ExitCode, exitCodeFor} from '../backends/errors.js'
+import {DiskError, ExitCode, exitCodeFor} from '../base/index.js'
 
 export interface ReportOptions {
   json: boolean

@@ -1,6 +1,6 @@
 import {Args, Command, Flags} from '@oclif/core'
 
-import {cleanUpOnInterrupt} from '../ops/interrupt.js'
+import {cleanUpOnInterrupt} from '../base/index.js'
 import {formatBytes} from '../ops/progress.js'
 import type {Session, Target} from '../ops/session.js'
 import {transfer, type TransferResult} from '../ops/transfer.js'

@@ -1,5 +1,5 @@
 import type {About as AboutInfo} from '../backends/adapter.js'
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import {FileCommand} from '../cli/file-command.js'
 import {formatAbout} from '../cli/format.js'
 

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import {FileCommand} from '../cli/file-command.js'
 import {share} from '../ops/features.js'
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {FileCommand} from '../cli/file-command.js'
-import {cleanUpOnInterrupt} from '../ops/interrupt.js'
+import {cleanUpOnInterrupt} from '../base/index.js'
 import {formatBytes} from '../ops/progress.js'
 import {resolveSide, type SyncResult, syncTrees} from '../ops/sync.js'
 

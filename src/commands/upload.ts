@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import {fetchUrl} from '../ops/features.js'
 import type {Session, Target} from '../ops/session.js'
 import type {TransferResult} from '../ops/transfer.js'

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 
 /** The keys `disk-client config set` accepts, each with the variable that overrides it. */
 export const CONFIG_KEYS = {

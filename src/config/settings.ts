@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import type {BackendSettings} from '../backends/adapter.js'
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import {type BackendName, isBackendName} from '../backends/remote-path.js'
 import type {ConfigValues} from './config-file.js'
 

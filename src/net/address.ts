@@ -1,7 +1,7 @@
 import {lookup} from 'node:dns/promises'
 import {isIP, isIPv6} from 'node:net'
 
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 
 export interface Endpoint {
   host: string

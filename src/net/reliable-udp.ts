@@ -14,7 +14,7 @@ import {lookup as dnsLookup} from 'node:dns'
 import {isIP, isIPv6} from 'node:net'
 import {performance} from 'node:perf_hooks'
 
-import {TemporaryError, TimeoutError, UsageError} from '../backends/errors.js'
+import {TemporaryError, TimeoutError, UsageError} from '../base/index.js'
 import {formatHostPort, normalizeAddress, resolveHost} from './address.js'
 import {Deque} from './deque.js'
 import {LossyPath, type LossOptions} from './loss.js'

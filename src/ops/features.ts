@@ -1,5 +1,5 @@
 import type {StorageAdapter, Trash} from '../backends/adapter.js'
-import {addContext, UsageError} from '../backends/errors.js'
+import {addContext, UsageError} from '../base/index.js'
 import type {Target} from './session.js'
 
 /** The optional features of DESIGN.md §15 a backend may lack: using one it lacks is a usage error (exit 2) saying so. */

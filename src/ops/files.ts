@@ -1,5 +1,5 @@
 import type {Entry} from '../backends/adapter.js'
-import {addContext, ConflictError, NotFoundError} from '../backends/errors.js'
+import {addContext, ConflictError, NotFoundError} from '../base/index.js'
 import type {Target} from './session.js'
 import {mkdirParents} from './tree.js'
 

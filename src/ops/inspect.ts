@@ -2,7 +2,7 @@ import {once} from 'node:events'
 import type {Readable} from 'node:stream'
 
 import type {Entry} from '../backends/adapter.js'
-import {addContext, UsageError} from '../backends/errors.js'
+import {addContext, UsageError} from '../base/index.js'
 import {type ByteRange, sliceStream} from '../backends/range.js'
 import {listTree} from './listing.js'
 import type {Target} from './session.js'

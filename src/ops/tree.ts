@@ -1,5 +1,5 @@
 import type {Entry, StorageAdapter} from '../backends/adapter.js'
-import {ConflictError, NotFoundError} from '../backends/errors.js'
+import {ConflictError, NotFoundError} from '../base/index.js'
 import {joinPath, parentOf} from '../backends/remote-path.js'
 
 /** Creates a directory and any missing parents; an existing directory is fine, an existing file is a ConflictError. */

@@ -2,7 +2,7 @@ import {randomUUID} from 'node:crypto'
 import http from 'node:http'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {NotFoundError, OperationFailedError, TimeoutError, UsageError} from '../backends/errors.js'
+import {NotFoundError, OperationFailedError, TimeoutError, UsageError} from '../base/index.js'
 import {RpcFault} from './faults.js'
 import {callRpc, normalizeUrl} from './rpc-client.js'
 

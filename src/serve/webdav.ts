@@ -6,7 +6,7 @@ import {pipeline} from 'node:stream/promises'
 
 import type {Entry, StorageAdapter} from '../backends/adapter.js'
 import {recycleWhenSent} from '../backends/recycle.js'
-import {AuthError, ConflictError, DiskError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
+import {AuthError, ConflictError, DiskError, NotFoundError, TemporaryError, UsageError} from '../base/index.js'
 import {isWithin, joinPath, normalizePath, parentOf} from '../backends/remote-path.js'
 import {LockManager, parseTimeout, type Lock} from './locks.js'
 import {PropStore} from './props.js'

@@ -8,7 +8,7 @@ import dgram from 'node:dgram'
 import http from 'node:http'
 import https from 'node:https'
 
-import {TemporaryError, UsageError} from '../backends/errors.js'
+import {TemporaryError, UsageError} from '../base/index.js'
 import {type BValue, decode, isDict} from './bencode.js'
 
 export type AnnounceEvent = 'started' | 'completed' | 'stopped' | undefined

@@ -7,7 +7,7 @@
 import {createHash, type Hash} from 'node:crypto'
 
 import type {Entry, StorageAdapter} from '../backends/adapter.js'
-import {IntegrityError, UsageError} from '../backends/errors.js'
+import {IntegrityError, UsageError} from '../base/index.js'
 import {walk} from '../ops/tree.js'
 import {encode} from './bencode.js'
 import {encodeTorrent, type Metainfo, parseTorrent} from './metainfo.js'

@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises'
 
 import type {StorageAdapter} from '../backends/adapter.js'
-import {IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
+import {IntegrityError, NotFoundError, TemporaryError, UsageError} from '../base/index.js'
 import {httpGet, trackerBase} from './announce.js'
 import {type Metainfo, parseMagnet, parseTorrent} from './metainfo.js'
 import {ContentSource, PartialContent, type SourceLocation, type TargetLocation} from './storage.js'

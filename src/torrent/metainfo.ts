@@ -6,7 +6,7 @@
  */
 import {createHash} from 'node:crypto'
 
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import {BencodeError, type BValue, decode, dictSpans, encode, isDict} from './bencode.js'
 
 export interface TorrentFile {

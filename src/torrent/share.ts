@@ -6,7 +6,7 @@
  * that torrent from the pool.
  */
 import type {StorageAdapter} from '../backends/adapter.js'
-import {TemporaryError} from '../backends/errors.js'
+import {TemporaryError} from '../base/index.js'
 import {httpGet, trackerBase} from './announce.js'
 import {createTorrent} from './create.js'
 import {publishTorrent} from './download.js'

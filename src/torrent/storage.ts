@@ -21,7 +21,7 @@ import nodePath from 'node:path'
 import type {Readable} from 'node:stream'
 
 import type {StorageAdapter} from '../backends/adapter.js'
-import {ConflictError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../backends/errors.js'
+import {ConflictError, IntegrityError, NotFoundError, TemporaryError, UsageError} from '../base/index.js'
 import {joinPath, parentOf} from '../backends/remote-path.js'
 import type {Metainfo, TorrentFile} from './metainfo.js'
 

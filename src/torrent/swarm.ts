@@ -8,7 +8,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {EventEmitter} from 'node:events'
 import net from 'node:net'
 
-import {TimeoutError} from '../backends/errors.js'
+import {TimeoutError} from '../base/index.js'
 import {announce, type AnnounceEvent, type AnnounceReply} from './announce.js'
 import {
   decodeExtendedHandshake,

@@ -1,7 +1,7 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {pipeline} from 'node:stream'
 
-import {TemporaryError, UsageError} from '../backends/errors.js'
+import {TemporaryError, UsageError} from '../base/index.js'
 import {parentOf} from '../backends/remote-path.js'
 import {listPath, makeDirectory, removePath, statPath} from '../ops/files.js'
 import type {Session} from '../ops/session.js'

@@ -1,6 +1,6 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import {describeError, type ErrorJson} from '../cli/report-error.js'
 
 /** The HTTP status that fits a CLI exit code (DESIGN.md §2): the API's errors keep the CLI's shape. */

@@ -1,6 +1,6 @@
 /** The file screens: home (the listing and its actions), upload and download. */
 import type {Entry} from '../backends/adapter.js'
-import {ConflictError} from '../backends/errors.js'
+import {ConflictError} from '../base/index.js'
 import {parentOf} from '../backends/remote-path.js'
 import {listPath, statPath} from '../ops/files.js'
 import {formatBytes} from '../ops/progress.js'

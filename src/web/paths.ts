@@ -1,4 +1,4 @@
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import type {BackendName} from '../backends/remote-path.js'
 import type {Session, Target} from '../ops/session.js'
 

@@ -3,7 +3,7 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import type {AddressInfo} from 'node:net'
 import os from 'node:os'
 
-import {UsageError} from '../backends/errors.js'
+import {UsageError} from '../base/index.js'
 import type {ClusterBackend, EmbeddedStore} from '../backends/cluster/index.js'
 import {parseHostPort} from '../kv/launch.js'
 import {fetchStatus} from '../kv/status.js'

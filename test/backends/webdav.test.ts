@@ -8,7 +8,7 @@ import {Readable} from 'node:stream'
 
 import {expect} from 'chai'
 
-import {ConflictError, IntegrityError} from '../../src/backends/errors.js'
+import {ConflictError, IntegrityError} from '../../src/base/index.js'
 
 import {createWebDavBackend} from '../../src/backends/webdav/index.js'
 import {describeStorageCompliance} from '../compliance/storage.js'

@@ -6,7 +6,7 @@ import {Readable} from 'node:stream'
 import {text} from 'node:stream/consumers'
 
 import type {Entry, StorageAdapter} from '../../src/backends/adapter.js'
-import {ConflictError, NotFoundError, UsageError} from '../../src/backends/errors.js'
+import {ConflictError, NotFoundError, UsageError} from '../../src/base/index.js'
 
 export interface ComplianceSetup {
   adapter: StorageAdapter

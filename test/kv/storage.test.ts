@@ -399,7 +399,7 @@ describe('a full disk on a kv server', () => {
     const {KvRouter} = await import('../../src/kv/router.js')
     const {KvServer} = await import('../../src/kv/server.js')
     const {RespClusterStore} = await import('../../src/backends/cluster/kv-store.js')
-    const {ConflictError} = await import('../../src/backends/errors.js')
+    const {ConflictError} = await import('../../src/base/index.js')
     const dir = await mkdtemp(path.join(tmpdir(), 'kv-full-'))
     const router = new KvRouter({host: '127.0.0.1', port: 0, servers: 1, replicas: 1, dataDir: path.join(dir, 'router')})
     await router.start()

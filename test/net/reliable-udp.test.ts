@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import {createSocket, type RemoteInfo, type Socket} from 'node:dgram'
 
-import {TimeoutError, UsageError} from '../../src/backends/errors.js'
+import {TimeoutError, UsageError} from '../../src/base/index.js'
 import {MAX_PAYLOAD_BYTES, PayloadTooLargeError, ReliableSocket, type ReliableSocketOptions} from '../../src/net/reliable-udp.js'
 
 /** Small timers so loss recovery takes milliseconds; the defaults (1 s) are tested elsewhere. */

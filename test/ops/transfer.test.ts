@@ -8,7 +8,7 @@ import path from 'node:path'
 import nock from 'nock'
 
 import type {Entry, Prepared, ReadOptions} from '../../src/backends/adapter.js'
-import {NotFoundError} from '../../src/backends/errors.js'
+import {NotFoundError} from '../../src/base/index.js'
 import {LocalBackend} from '../../src/backends/local/index.js'
 import {YandexBackend} from '../../src/backends/yandex/index.js'
 import {transfer} from '../../src/ops/transfer.js'

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 
 import {escapeBytes, parseAnnounceReply, parseCompactPeers} from '../../src/torrent/announce.js'
 import {encode} from '../../src/torrent/bencode.js'
-import {TemporaryError} from '../../src/backends/errors.js'
+import {TemporaryError} from '../../src/base/index.js'
 
 describe('torrent tracker client replies', () => {
   it('reads compact peer lists (BEP 23)', () => {

@@ -11,7 +11,7 @@ import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing.js'
 import {recycleWhenWritten} from '../recycle.js'
-import {trackPartial} from '../../ops/interrupt.js'
+import {trackPartial} from '../../base/index.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {BackgroundFlush, FileWriter} from './file-writer.js'
 

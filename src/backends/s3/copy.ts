@@ -7,8 +7,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3'
 
-import {trackAbort} from '../../ops/interrupt.js'
-import {runPool} from '../../ops/pool.js'
+import {runPool, trackAbort} from '../../base/index.js'
 import {copySourceOf, MAX_COPY_OBJECT} from './sizes.js'
 
 export {copySourceOf, MAX_COPY_OBJECT} from './sizes.js'

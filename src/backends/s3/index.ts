@@ -7,7 +7,7 @@ import type {BackendFactory, Entry, FileSink, HashName, ReadOptions, RemoveOptio
 import {AuthError, ConflictError, IntegrityError, NotFoundError, UsageError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
-import {runPool} from '../../ops/pool.js'
+import {runPool} from '../../base/index.js'
 import {fetchObject} from './fetch.js'
 import {isMissing, mapS3Error} from './errors.js'
 import {anyKeyUnder, headBucket, HeadAgents, headObject} from './head.js'

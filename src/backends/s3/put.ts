@@ -6,7 +6,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {WriteOptions} from '../adapter.js'
 import {DiskError, IntegrityError, TemporaryError, UsageError} from '../errors.js'
-import {interrupted, trackAbort} from '../../ops/interrupt.js'
+import {interrupted, trackAbort} from '../../base/index.js'
 import {mapS3Error} from './errors.js'
 import type {HeadAgents} from './head.js'
 import {objectTarget, type ObjectTarget, type S3Access, signRequest} from './sigv4.js'

@@ -5,7 +5,7 @@ import type {TransformCallback} from 'node:stream'
 import type {WriteOptions} from '../adapter.js'
 import {DiskError, IntegrityError} from '../errors.js'
 import {HashingStream} from '../hashing.js'
-import {interrupted, trackAbort} from '../../ops/interrupt.js'
+import {interrupted, trackAbort} from '../../base/index.js'
 import {mapS3Error} from './errors.js'
 import {copySourceOf, MAX_COPY_OBJECT, MAX_PARTS, PART_SIZE, QUEUE_SIZE} from './sizes.js'
 

@@ -2,7 +2,7 @@ import path from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {TemporaryError, UsageError} from '../../backends/errors.js'
+import {TemporaryError, UsageError} from '../../base/index.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {startChild, stopChildren, type Child} from '../../kv/children.js'
 import {untilSignal} from '../../cli/signals.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {TemporaryError, UsageError} from '../../backends/errors.js'
+import {TemporaryError, UsageError} from '../../base/index.js'
 import {ClusterBackend, type EmbeddedStore} from '../../backends/cluster/index.js'
 import {FileCommand} from '../../cli/file-command.js'
 import {parseHostPort} from '../../kv/launch.js'

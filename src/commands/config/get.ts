@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {NotFoundError} from '../../backends/errors.js'
+import {NotFoundError} from '../../base/index.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {configFilePath} from '../../cli/file-command.js'
 import {assertConfigKey, CONFIG_KEYS, ConfigFile, redact} from '../../config/config-file.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {TemporaryError} from '../../backends/errors.js'
+import {TemporaryError} from '../../base/index.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatHostPort} from '../../kv/launch.js'
 import {untilSignal} from '../../cli/signals.js'

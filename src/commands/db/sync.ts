@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {TemporaryError, UsageError} from '../../backends/errors.js'
+import {TemporaryError, UsageError} from '../../base/index.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {parseHostPort} from '../../kv/launch.js'
 

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {NotFoundError, OperationFailedError, TemporaryError, TimeoutError, UsageError} from '../../backends/errors.js'
+import {NotFoundError, OperationFailedError, TemporaryError, TimeoutError, UsageError} from '../../base/index.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {fqdn} from '../../dns/names.js'
 import {formatEndpoint, parseEndpoint, QueryTimeoutError, queryOnce} from '../../dns/transport.js'

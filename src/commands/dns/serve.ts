@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {UsageError} from '../../backends/errors.js'
+import {UsageError} from '../../base/index.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {ZoneParseError} from '../../dns/master-file.js'
 import {DnsServer} from '../../dns/server.js'

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import os from 'node:os'
 import path from 'node:path'
 
-import {UsageError} from '../../backends/errors.js'
+import {UsageError} from '../../base/index.js'
 import {FileCommand} from '../../cli/file-command.js'
 import {untilSignal} from '../../cli/signals.js'
 

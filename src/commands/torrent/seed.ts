@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import fs from 'node:fs/promises'
 import nodePath from 'node:path'
 
-import {NotFoundError} from '../../backends/errors.js'
+import {NotFoundError} from '../../base/index.js'
 import {parseRemotePath} from '../../backends/remote-path.js'
 import {FileCommand} from '../../cli/file-command.js'
 import type {SourceLocation} from '../../torrent/index.js'

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {mapFsError} from '../../backends/fs-errors.js'
-import {OperationFailedError} from '../../backends/errors.js'
+import {OperationFailedError} from '../../base/index.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {untilSignal} from '../../cli/signals.js'
 

@@ -5,7 +5,7 @@ import {Readable} from 'node:stream'
 
 import {expect} from 'chai'
 
-import {ConflictError} from '../../../src/backends/errors.js'
+import {ConflictError} from '../../../src/base/index.js'
 import {createClusterBackend} from '../../../src/backends/cluster/index.js'
 import {describeStorageCompliance} from '../../compliance/storage.js'
 

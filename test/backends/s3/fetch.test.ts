@@ -6,7 +6,7 @@ import {CreateBucketCommand, PutObjectCommand, type S3Client} from '@aws-sdk/cli
 import {expect} from 'chai'
 
 import type {StorageAdapter} from '../../../src/backends/adapter.js'
-import {AuthError, IntegrityError, NotFoundError} from '../../../src/backends/errors.js'
+import {AuthError, IntegrityError, NotFoundError} from '../../../src/base/index.js'
 import {LocalBackend} from '../../../src/backends/local/index.js'
 import {createS3Backend} from '../../../src/backends/s3/index.js'
 import {runCli} from '../../helpers/cli.js'

@@ -4,7 +4,7 @@ import {CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartU
 import {expect} from 'chai'
 
 import type {StorageAdapter} from '../../../src/backends/adapter.js'
-import {IntegrityError, NotFoundError, TemporaryError} from '../../../src/backends/errors.js'
+import {IntegrityError, NotFoundError, TemporaryError} from '../../../src/base/index.js'
 import {createS3Backend} from '../../../src/backends/s3/index.js'
 import {seeded, sha256} from '../../helpers/bytes.js'
 import {type Radosgw, s3SettingsFor, sharedRadosgw} from '../../helpers/radosgw.js'

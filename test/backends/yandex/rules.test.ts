@@ -18,7 +18,7 @@ import {
   TemporaryError,
   TimeoutError,
   UsageError,
-} from '../../../src/backends/errors.js'
+} from '../../../src/base/index.js'
 import {createYandexBackend, YandexBackend, type YandexBackendOptions} from '../../../src/backends/yandex/index.js'
 import {FakeYandexDisk} from './fake-disk.js'
 

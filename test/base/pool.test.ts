@@ -3,7 +3,7 @@
 // is deterministic.
 import {expect} from 'chai'
 
-import {prefetch, readAhead, runPool} from '../../src/ops/pool.js'
+import {prefetch, readAhead, runPool} from '../../src/base/index.js'
 
 /** A promise with its resolve and reject exposed. */
 function deferred<T>() {

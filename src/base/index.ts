@@ -1,0 +1,9 @@
+/**
+ * The bottom layer's one door: what every layer may use, importing nothing
+ * of ours. The typed errors with their exit codes (DESIGN.md §2), the
+ * clean-up of partial files and remote uploads on SIGINT/SIGTERM, and the
+ * bounded worker pool.
+ */
+export * from './errors.js'
+export {cleanUpOnInterrupt, interrupted, trackAbort, trackPartial} from './interrupt.js'
+export {prefetch, readAhead, runPool} from './pool.js'
