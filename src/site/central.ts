@@ -241,9 +241,11 @@ export class CentralServer {
       link.pulledAt = undefined
     }
     if (link.pulledAt !== seq) {
-      pulled = await replicate(link.client, this.self!)
+      // Counted as they are written: a local killed after a batch reached
+      // here but before its checkpoint fails this pull, and those documents
+      // would never be counted (the next pull finds them present).
+      pulled = await replicate(link.client, this.self!, {onWritten: (docs) => (link.status.pulled += docs)})
       link.pulledAt = seq
-      link.status.pulled += pulled.docsWritten
       link.status.lastPull = new Date().toISOString()
       link.status.lastSeq = pulled.lastSeq
       this.log({event: 'pull', local: link.spec.name, docsRead: pulled.docsRead, docsWritten: pulled.docsWritten, since: pulled.startSeq, lastSeq: pulled.lastSeq, ms: pulled.ms})
@@ -259,8 +261,7 @@ export class CentralServer {
   }
 
   private async push(link: Link, reason: string): Promise<ReplicationResult> {
-    const result = await replicate(this.self!, link.client, {owner: link.spec.name})
-    link.status.pushed += result.docsWritten
+    const result = await replicate(this.self!, link.client, {owner: link.spec.name, onWritten: (docs) => (link.status.pushed += docs)})
     link.status.lastPush = new Date().toISOString()
     this.log({event: 'push', local: link.spec.name, reason, docsRead: result.docsRead, docsWritten: result.docsWritten, lastSeq: result.lastSeq, ms: result.ms})
     return result

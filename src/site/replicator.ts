@@ -18,6 +18,12 @@ export interface ReplicateOptions {
   owner?: string
   /** Changes per batch (default 500). */
   batchSize?: number
+  /**
+   * Called after each batch written to the target, with how many documents
+   * it stored: they count even if the replication fails afterwards (the
+   * source dying before its checkpoint), when no result comes back.
+   */
+  onWritten?: (docs: number) => void
 }
 
 export interface ReplicationResult {
@@ -90,7 +96,9 @@ export async function replicate(source: CouchClient, target: CouchClient, option
         docsRead += docs.length
         if (docs.length > 0) {
           const errors = await target.post<unknown[]>('_bulk_docs', {docs, new_edits: false})
-          docsWritten += docs.length - (Array.isArray(errors) ? errors.length : 0)
+          const written = docs.length - (Array.isArray(errors) ? errors.length : 0)
+          docsWritten += written
+          options.onWritten?.(written)
         }
       }
     }
