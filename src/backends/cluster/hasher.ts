@@ -96,6 +96,7 @@ class PieceHasher {
       },
       () => {
         this.failed = true
+        for (const waiter of this.bootWaiters.splice(0)) waiter(false)
         return null
       },
     )
