@@ -1,9 +1,10 @@
 /**
  * The bottom layer's one door: what every layer may use, importing nothing
  * of ours. The typed errors with their exit codes (DESIGN.md §2), the
- * clean-up of partial files and remote uploads on SIGINT/SIGTERM, and the
- * bounded worker pool.
+ * clean-up of partial files and remote uploads on SIGINT/SIGTERM, the
+ * bounded worker pool, and file writes in system calls of at most 64 KiB.
  */
 export * from './errors.js'
 export {cleanUpOnInterrupt, interrupted, trackAbort, trackPartial} from './interrupt.js'
 export {prefetch, readAhead, runPool} from './pool.js'
+export {FILE_WRITE_BYTES, writeAllAtSync} from './file-write.js'

@@ -62,7 +62,7 @@ export class KvServer {
   constructor(options: KvServerOptions) {
     this.options = options
     this.number = options.number
-    this.store = new ServerStore(options.dataDir, {syncWrites: options.syncWrites})
+    this.store = new ServerStore(options.dataDir, {syncWrites: options.syncWrites, inlineBlobWrites: true})
   }
 
   /** Where clients reach this server. */

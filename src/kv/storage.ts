@@ -80,6 +80,13 @@ export interface ServerStoreOptions {
   syncWrites?: boolean
   /** Bytes of values kept in the read cache (default 32 MiB). */
   cacheBytes?: number
+  /**
+   * Write blob files on this thread, 64 KiB per write(2), instead of in
+   * libuv's pool (see BlobStore). For a storage server, whose event loop
+   * has nothing else to do meanwhile; not for a process whose main thread
+   * is busy elsewhere (the embedded mode hashes on it).
+   */
+  inlineBlobWrites?: boolean
 }
 
 const CACHEABLE_VALUE_BYTES = 64 * 1024
@@ -221,7 +228,7 @@ export class ServerStore {
       compression: false,
     })
     this.sync = options.syncWrites ?? false
-    this.blobs = new BlobStore(dir, this.sync)
+    this.blobs = new BlobStore(dir, this.sync, options.inlineBlobWrites ?? false)
     this.cacheLimit = options.cacheBytes ?? 32 * 1024 * 1024
   }
 

@@ -67,4 +67,22 @@ describe('kv blob files: write-behind fsync', () => {
     )
     expect(gone).to.equal('ENOENT')
   })
+
+  for (const syncEach of [false, true]) {
+    it(`writes blobs on the calling thread (a server's store) that read back whole${syncEach ? ', fsync\'d each' : ''}`, async () => {
+      const blobs = new BlobStore(dir, syncEach, true)
+      const sizes = [65_537, 1024 * 1024, 4 * 1024 * 1024 + 3]
+      const data = sizes.map((size) => randomBytes(size))
+      for (const [i, bytes] of data.entries()) await blobs.write(blobs.name(Buffer.from(`inline${i}`), 1), bytes)
+      expect(blobs.unsyncedCount).to.equal(syncEach ? 0 : sizes.length)
+      for (const [i, bytes] of data.entries()) {
+        const name = blobs.name(Buffer.from(`inline${i}`), 1)
+        expect((await blobs.read(name, bytes.length))!.equals(bytes)).to.equal(true)
+      }
+      // A rewrite of a name replaces the whole file (no tail of a longer earlier write).
+      const name = blobs.name(Buffer.from('inline2'), 1)
+      await blobs.write(name, data[0])
+      expect((await readFile(path.join(blobs.dir, name.slice(0, 2), name))).equals(data[0])).to.equal(true)
+    })
+  }
 })

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
-import {writeSync} from 'node:fs'
 import {Readable} from 'node:stream'
 
+import {FILE_WRITE_BYTES, writeAllAtSync} from '../../base/index.js'
 import {BufferPool} from '../../kv/resp.js'
 import type {FileSink} from '../adapter.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
@@ -275,17 +275,12 @@ function checkWhole(manifest: Manifest, digest: string, what: string): void {
 
 /**
  * Bytes hashed and then written at once, so that each slice is written
- * right after this thread has read it (still in the CPU's cache), and no
- * single write(2) is large. (A first measurement showed three times less
- * system time than 4 MiB writes; later runs did not reproduce a difference
- * beyond noise, see docs/cluster-files.md, round 4. It costs nothing.)
+ * right after this thread has read it (still in the CPU's cache): 64 KiB,
+ * the largest write(2) that does not ask the kernel for large page-cache
+ * folios (src/base/file-write.ts; 256 KiB writes cost 3.5 times the system
+ * time here).
  */
-const WRITE_SLICE = 256 * 1024
-
-/** Writes all of `data` at `position`, going on after a short write. */
-function writeAllAt(fd: number, data: Buffer, position: number): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done)
-}
+const WRITE_SLICE = FILE_WRITE_BYTES
 
 /**
  * A file's content written at its positions into an open local file (a
@@ -309,7 +304,7 @@ export async function downloadPiecesInto(
     for (let offset = 0; offset < piece.length; offset += WRITE_SLICE) {
       const slice = piece.subarray(offset, Math.min(piece.length, offset + WRITE_SLICE))
       whole.update(slice)
-      writeAllAt(sink.fd, slice, position + offset)
+      writeAllAtSync(sink.fd, slice, position + offset)
     }
 
     position += piece.length
