@@ -1,8 +1,8 @@
 // Issues #4 and #15: a 1 GiB upload and download through a local 3-server
 // RF=2 cluster, beside `rclone copy` of the same file between two local
 // folders (and `cp`), in one run: MB/s, ratios, and the CLI's peak RSS.
-// The source is read once into the page cache and every copy is deleted
-// after its run; best of three for every contender (each cluster upload on
+// The source is read into the page cache before each run, after a `sync`
+// (see settle), and every copy is deleted after its run; best of three for every contender (each cluster upload on
 // a fresh cluster, so no piece is deduplicated away). Targets (DESIGN §16):
 // upload >= 50% and download >= 100% of rclone, peak RSS < 200 MiB.
 // Never fails on a number.
@@ -44,7 +44,19 @@ async function best(run: (trial: number) => Promise<Measured>): Promise<Measured
   return fastest!
 }
 
+/**
+ * Before every measured run, of every contender: `sync`, so that no run
+ * pays for the writeback of the one before it (a cluster upload's 2 GiB of
+ * blobs are still being written to the disk when it ends, and a download's
+ * fsync before its rename would queue behind them), then the source read
+ * into the page cache.
+ */
+function settle(): void {
+  spawnSync('sync', [], {stdio: 'ignore'})
+}
+
 function warm(file: string): void {
+  settle()
   spawnSync('cat', [file], {stdio: ['ignore', 'ignore', 'ignore']})
 }
 
@@ -83,6 +95,7 @@ async function threeServerRows(work: string, file: string): Promise<void> {
     const stats = await cluster!.stats()
     down = await best(async () => {
       const back = path.join(work, 'back.bin')
+      settle()
       const m = await measure(process.execPath, [bin, 'download', `/big${TRIALS - 1}.bin`, back, '--quiet'], env)
       await fs.rm(back, {force: true})
       return m
