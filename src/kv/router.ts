@@ -222,7 +222,15 @@ export class KvRouter {
       `buffered_writes:${info.buffered_writes}`,
       ...info.members.map((m) => `server${m.number}:addr=${m.addr},state=${m.state},last_heartbeat_ms=${m.last_heartbeat_ms},hints=${m.hints}`),
     ]
-    const stats = ['# Stats', `piece_bytes_in:${this.pieceBytesIn}`, `piece_bytes_out:${this.pieceBytesOut}`]
+    const repairs = this.antiEntropy.stats
+    const stats = [
+      '# Stats',
+      `piece_bytes_in:${this.pieceBytesIn}`,
+      `piece_bytes_out:${this.pieceBytesOut}`,
+      `anti_entropy_rounds:${repairs.rounds}`,
+      `anti_entropy_buckets_repaired:${repairs.bucketsRepaired}`,
+      `anti_entropy_keys_copied:${repairs.keysCopied}`,
+    ]
     const wanted = section?.toLowerCase()
     const parts = wanted === 'cluster' ? [cluster] : wanted === 'server' ? [server] : wanted === 'stats' ? [stats] : [server, cluster, stats]
     return parts.map((lines) => lines.join('\r\n') + '\r\n').join('\r\n')

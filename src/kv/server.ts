@@ -15,7 +15,7 @@ import {HeartbeatSender} from './heartbeat.js'
 import {BufferPool, MAX_VALUE_BYTES, NULL_BULK, PONG, array, bulk, error, integer, simple, type Encoded} from './resp.js'
 import {ServerStore, type KeyVersion, type StoredRecord} from './storage.js'
 import {listenTcp} from '../net/listen.js'
-import {HybridClock} from './versions.js'
+import {HybridClock, LOGICAL_BITS} from './versions.js'
 
 export interface KvServerOptions {
   /** This server's number, 0 … N-1. */
@@ -38,6 +38,9 @@ export interface KvServerOptions {
   tombstoneGraceMs?: number
   log?: (line: string) => void
 }
+
+/** How far ahead of this server's clock a version proposed with XPUT may be (clients on other machines). */
+const MAX_PROPOSED_AHEAD_MS = 60_000
 
 /** Values up to this size may stay in the store's cache, so their buffers are not recycled. */
 const CACHED_VALUE_LIMIT = 64 * 1024
@@ -133,6 +136,7 @@ export class KvServer {
       case 'XSET':
         return this.xset(args)
       case 'XPUT':
+        if (args.length === 4) return this.xput(args[1], args[2], Number(args[3].toString('latin1')))
         return arity(args, 3) ?? this.xput(args[1], args[2])
       case 'XGET':
         return arity(args, 2) ?? this.xget(args[1])
@@ -194,12 +198,26 @@ export class KvServer {
    * wall clock like the router's; so a write repeated after a gc listed the
    * piece changes its version and that gc's compare-and-set delete fails.
    */
-  private async xput(key: Buffer, value: Buffer): Promise<Encoded> {
+  /**
+   * A direct write of an immutable value (a piece). Its version is newer
+   * than anything this server holds for the key, a tombstone included (gc
+   * relies on it, docs/cluster-files.md). The client may propose one,
+   * `version`, the same for every replica of the piece: it is taken when it
+   * is newer than what is held here and not ahead of this server's clock by
+   * more than MAX_PROPOSED_AHEAD_MS, so the replicas of a new piece hold the
+   * same version and anti-entropy finds nothing to copy; otherwise this
+   * server's clock gives one, as without a proposal.
+   */
+  private async xput(key: Buffer, value: Buffer, proposed?: number): Promise<Encoded> {
     if (value.length > MAX_VALUE_BYTES) return error(`ERR value too large (max ${MAX_VALUE_BYTES} bytes)`)
+    if (proposed !== undefined && !(Number.isSafeInteger(proposed) && proposed > 0)) return error('ERR version is not a positive integer')
     try {
       const header = await this.store.getHeader(key)
       if (header) this.clock.observe(header.version)
-      await this.store.apply(key, this.clock.next(), false, value)
+      const held = header?.version ?? 0
+      const usable = proposed !== undefined && proposed > held && proposed <= (Date.now() + MAX_PROPOSED_AHEAD_MS) * LOGICAL_BITS
+      if (usable) this.clock.observe(proposed)
+      await this.store.apply(key, usable ? proposed : this.clock.next(), false, value)
     } finally {
       // Written to its blob file (values this large are never cached): the buffer can take the next piece.
       if (value.length > CACHED_VALUE_LIMIT) this.pool.release(value)

@@ -104,13 +104,18 @@ export class TestCluster {
   }
 
   /** The router's `# Stats` section: piece bytes received from and sent to clients. */
-  async stats(): Promise<{in: number; out: number}> {
+  async stats(): Promise<{in: number; out: number; antiEntropyRounds: number; antiEntropyKeysCopied: number}> {
     const [host, port] = this.routerAddress.split(':')
     const client = await RespClient.connect({host, port: Number(port)})
     try {
       const text = String(await client.callString('INFO', 'stats'))
       const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN)
-      return {in: field('piece_bytes_in'), out: field('piece_bytes_out')}
+      return {
+        in: field('piece_bytes_in'),
+        out: field('piece_bytes_out'),
+        antiEntropyRounds: field('anti_entropy_rounds'),
+        antiEntropyKeysCopied: field('anti_entropy_keys_copied'),
+      }
     } finally {
       client.close()
     }
@@ -118,12 +123,17 @@ export class TestCluster {
 
   /** Live keys of database `db` on server `index`, read straight from it. */
   async serverKeys(index: number, db: number): Promise<string[]> {
+    return [...(await this.serverVersions(index, db)).keys()]
+  }
+
+  /** The live keys of database `db` on server `index`, with the version each holds. */
+  async serverVersions(index: number, db: number): Promise<Map<string, number>> {
     const [host, port] = this.serverAddresses[index].split(':')
     const client = await RespClient.connect({host, port: Number(port)})
     try {
       const reply = (await client.call('XSCAN', `${db}:`, '*')) as Array<Buffer | number>
-      const keys: string[] = []
-      for (let i = 0; i + 2 < reply.length; i += 3) if (Number(reply[i + 2]) === 0) keys.push(String(reply[i]))
+      const keys = new Map<string, number>()
+      for (let i = 0; i + 2 < reply.length; i += 3) if (Number(reply[i + 2]) === 0) keys.set(String(reply[i]), Number(reply[i + 1]))
       return keys
     } finally {
       client.close()

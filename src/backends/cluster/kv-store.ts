@@ -1,6 +1,7 @@
 import {RespClient, RespConnectionError, RespReplyError, type RespValue} from '../../kv/client.js'
 import {BufferPool} from '../../kv/resp.js'
 import {Ring} from '../../kv/ring.js'
+import {HybridClock} from '../../kv/versions.js'
 import {parseClusterInfo} from '../../kv/status.js'
 import {ConflictError, TemporaryError} from '../errors.js'
 import {allocShared, SHARED_LENT_BYTES} from './hasher.js'
@@ -84,6 +85,10 @@ export class RespClusterStore implements ClusterStore {
   /** false once the router has shown it has no XMAP: everything then goes through it, as before. */
   private mapSupported = true
   private readonly rings = new Map<string, Ring>()
+  /** Versions proposed for direct piece writes (see setDirect); it observes every version XVER shows. */
+  private readonly clock = new HybridClock()
+  /** Servers that refused XPUT's version argument (an older server): written without it. */
+  private readonly unversioned = new Set<string>()
 
   constructor(
     readonly router: string,
@@ -177,7 +182,13 @@ export class RespClusterStore implements ClusterStore {
     const targets = await this.replicasOf(key, false)
     if (!targets) return false
     const internal = `${PIECE_DB}:${key}`
-    const results = await Promise.allSettled(targets.map(async (address) => (await this.serverClient(address)).call('XPUT', internal, value)))
+    // One proposed version for every replica: where none holds the piece,
+    // all of them store it under the same version, so their digests agree
+    // and anti-entropy has nothing to copy (each server's own clock gave
+    // each replica a different version, and anti-entropy then copied every
+    // piece of every upload once more, through the router).
+    const version = String(this.clock.next())
+    const results = await Promise.allSettled(targets.map((address) => this.put(address, internal, value, version)))
     let stored = true
     for (const result of results) {
       if (result.status === 'fulfilled') continue
@@ -187,6 +198,19 @@ export class RespClusterStore implements ClusterStore {
 
     if (!stored) this.invalidateMap()
     return stored
+  }
+
+  /** XPUT to one server, with the proposed version unless that server is known not to take it. */
+  private async put(address: string, internal: string, value: Buffer, version: string): Promise<RespValue> {
+    const client = await this.serverClient(address)
+    if (this.unversioned.has(address)) return client.call('XPUT', internal, value)
+    try {
+      return await client.call('XPUT', internal, value, version)
+    } catch (error) {
+      if (!(error instanceof RespReplyError && /wrong number of arguments/i.test(error.message))) throw error
+      this.unversioned.add(address)
+      return client.call('XPUT', internal, value)
+    }
   }
 
   /**
@@ -284,6 +308,7 @@ export class RespClusterStore implements ClusterStore {
       const value = reply.value
       if (!Array.isArray(value) || value.length < 2) continue
       const version = Number(value[0])
+      this.clock.observe(version)
       if (!newest || version > newest.version) newest = {version, tomb: Number(value[1]) === 1}
     }
 

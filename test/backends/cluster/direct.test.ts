@@ -106,6 +106,19 @@ describe('pieces go straight between the CLI and the servers (3 servers, RF=2)',
     // Large files are cut into 4 MiB pieces (manifest.ts).
     expect(copies.size).to.equal(size / pieceSizeFor(size))
     expect([...copies.values()].every((n) => n === 2), 'every piece on two servers').to.equal(true)
+    // Both copies of each piece hold the same version (the client proposes
+    // one per piece), so anti-entropy has nothing to copy after an upload.
+    const versions = new Map<string, number[]>()
+    for (let i = 0; i < cluster.options.servers; i++) {
+      for (const [key, version] of await cluster.serverVersions(i, PIECE_DB)) versions.set(key, [...(versions.get(key) ?? []), version])
+    }
+
+    const differing = [...versions].filter(([, held]) => held.some((version) => version !== held[0]))
+    expect(differing, 'pieces whose two copies hold different versions').to.deep.equal([])
+    // Two whole anti-entropy rounds after the upload copied nothing.
+    const rounds = afterDownload.antiEntropyRounds
+    await until('two anti-entropy rounds', async () => (await cluster.stats()).antiEntropyRounds >= rounds + 2)
+    expect((await cluster.stats()).antiEntropyKeysCopied - before.antiEntropyKeysCopied, 'keys anti-entropy copied').to.equal(0)
   })
 
   it('downloads many different files at once byte-exact, though their pieces share recycled read buffers', async () => {
@@ -205,6 +218,40 @@ describe('cluster server --fsync', function () {
       }
     })
   }
+
+  it('takes the version a client proposes with XPUT only when it is newer than what is held and not far ahead', async () => {
+    const server = await startServer('periodic', path.join(dir, 'proposed'))
+    const version = async (key: string): Promise<number> => Number(((await server.client.call('XVER', key)) as unknown[])[0])
+    try {
+      const piece = Buffer.alloc(100 * 1024, 'v')
+      const now = Date.now() * 1024
+      // A new key: the proposal is taken as it is.
+      expect(String(await server.client.call('XPUT', '2:p:new', piece, String(now)))).to.equal('OK')
+      expect(await version('2:p:new')).to.equal(now)
+      // Not newer than what is held: the server's own, newer version.
+      expect(String(await server.client.call('XPUT', '2:p:new', piece, String(now - 5)))).to.equal('OK')
+      expect(await version('2:p:new')).to.be.above(now)
+      // Equal to what is held: again the server's own, newer version.
+      const held = await version('2:p:new')
+      expect(String(await server.client.call('XPUT', '2:p:new', piece, String(held)))).to.equal('OK')
+      expect(await version('2:p:new')).to.be.above(held)
+      // Far ahead of the server's clock (an hour): ignored, so one client cannot drag the clocks along.
+      const far = (Date.now() + 3_600_000) * 1024
+      expect(String(await server.client.call('XPUT', '2:p:far', piece, String(far)))).to.equal('OK')
+      expect(await version('2:p:far')).to.be.below(far)
+      // Not a version at all: refused, nothing stored.
+      const refused = await server.client.call('XPUT', '2:p:bad', piece, 'soon').then(
+        () => 'stored',
+        (error: Error) => error.message,
+      )
+      expect(refused).to.match(/version/)
+      expect(await server.client.call('XVER', '2:p:bad')).to.equal(null)
+    } finally {
+      server.client.close()
+      server.child.kill('SIGTERM')
+      await new Promise((resolve) => server.child.once('exit', resolve))
+    }
+  })
 
   it('refuses an unknown mode with a one-line error', async () => {
     const result = await runCli(['cluster', 'server', '--router', '127.0.0.1:1', '--number', '0', '--data-dir', path.join(dir, 'bad'), '--fsync', 'sometimes'])
