@@ -1,6 +1,7 @@
 // KV bench: redis-benchmark -t set,get -n 200000 -c 50 -d 100 against our
 // router (3 servers, RF=2, started here through the built CLI) and against a
-// redis-server started here, in the same run; prints both and the ratios,
+// redis-server started here, in the same run, three runs each alternating
+// (best of three for every contender); prints both and the ratios,
 // and the CPU per request of the router and each server (Linux /proc).
 // Never fails on a number. Loopback only.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
@@ -13,6 +14,7 @@ import {fileURLToPath} from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const REQUESTS = Number(process.env.KV_BENCH_REQUESTS ?? 200_000)
+const ROUNDS = Number(process.env.KV_BENCH_ROUNDS ?? 3)
 const ARGS = ['-t', 'set,get', '-n', String(REQUESTS), '-c', '50', '-d', '100', '--csv']
 
 function have(tool: string): boolean {
@@ -136,22 +138,31 @@ async function main(): Promise<void> {
     // Other jobs on the machine slow both sides; the ratio is what to read, with the load beside it.
     const load = (): string => loadavg().map((n) => n.toFixed(2)).join(' ')
     console.log(`load average before: ${load()}`)
-    const anchor = runBenchmark(redisPort)
-    const ours = runBenchmark(started.port)
-    console.log(`load average after:  ${load()}`)
-    console.log('            redis-server   router(3 servers, RF=2)   ratio')
-    for (const op of ['SET', 'GET'] as const) {
-      const ratio = ours[op] / anchor[op]
-      console.log(`${op}  req/s    ${fmt(anchor[op])}       ${fmt(ours[op])}                ${Number.isFinite(ratio) ? (ratio * 100).toFixed(1) + '%' : 'n/a'}  (target >= 50%)`)
+    // Best of three for every contender (the issue's rule for its speed
+    // figures), the two alternating. Our first run starts on a fresh cluster
+    // and so also pays the JIT warm-up of four Node processes (docs/kv.md):
+    // it is printed too.
+    const anchorRuns: Array<{SET: number; GET: number}> = []
+    const ourRuns: Array<{SET: number; GET: number}> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      anchorRuns.push(runBenchmark(redisPort))
+      ourRuns.push(runBenchmark(started.port))
     }
-    // The runs above start on a fresh cluster, so SET also pays the JIT
-    // warm-up of four Node processes (docs/kv.md). The same run again on the
-    // now warm cluster shows the steady state; the figures above stay the
-    // headline, comparable with earlier rounds.
-    const warm = runBenchmark(started.port)
+    console.log(`load average after:  ${load()}`)
+    const bestOf = (runs: Array<{SET: number; GET: number}>, op: 'SET' | 'GET'): number => Math.max(...runs.map((run) => (Number.isFinite(run[op]) ? run[op] : 0)))
+    const all = (runs: Array<{SET: number; GET: number}>, op: 'SET' | 'GET'): string => runs.map((run) => run[op].toFixed(0)).join('/')
+    console.log(`            redis-server   router(3 servers, RF=2)   ratio (best of ${ROUNDS} each)`)
     for (const op of ['SET', 'GET'] as const) {
-      const ratio = warm[op] / anchor[op]
-      console.log(`${op}  warm, a second run on the same cluster: ${fmt(warm[op])} req/s = ${Number.isFinite(ratio) ? (ratio * 100).toFixed(1) + '%' : 'n/a'} of redis-server above`)
+      const anchor = bestOf(anchorRuns, op)
+      const ours = bestOf(ourRuns, op)
+      const ratio = ours / anchor
+      console.log(
+        `${op}  req/s    ${fmt(anchor)}       ${fmt(ours)}                ${Number.isFinite(ratio) && anchor > 0 ? (ratio * 100).toFixed(1) + '%' : 'n/a'}  (target >= 50%)  [redis ${all(anchorRuns, op)}; ours ${all(ourRuns, op)}]`,
+      )
+    }
+    for (const op of ['SET', 'GET'] as const) {
+      const ratio = ourRuns[0][op] / anchorRuns[0][op]
+      console.log(`${op}  the first runs alone (ours on a fresh cluster): ${fmt(ourRuns[0][op])} req/s = ${Number.isFinite(ratio) ? (ratio * 100).toFixed(1) + '%' : 'n/a'} of redis-server's first run`)
     }
     // Then SET and GET again, each in a run of its own, for the CPU each takes.
     const cpu0 = clusterCpu(cluster.pid!)

@@ -12,8 +12,17 @@ import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
 import type {ClusterStore} from './store.js'
 
-/** Pieces in flight in each direction (8 MiB of 1 MiB pieces, 32 MiB of a large file's 4 MiB ones). */
+/** Pieces in flight in an upload (8 MiB of 1 MiB pieces, 32 MiB of a large file's 4 MiB ones). */
 export const PIECES_IN_FLIGHT = 8
+
+/**
+ * Bytes of pieces in flight in a download, whatever the piece size (16 of
+ * 1 MiB, 4 of 4 MiB; at least 2). 8 MiB (2 pieces of 4 MiB) left the
+ * writing thread waiting for pieces: 1 GiB from 3 servers took 2.49–2.66 s
+ * with 8 MiB, 2.25–2.37 s with 16, and 2.68–3.17 s with 32 (past the
+ * shared memory lent to the hashing worker); docs/cluster-files.md, round 7.
+ */
+const DOWNLOAD_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 
 /**
  * Splits a stream into fixed-size pieces without holding more than one
@@ -255,8 +264,7 @@ async function* verifiedPieces(store: ClusterStore, manifest: Manifest): AsyncGe
     window.push(promise)
   }
 
-  // The same bytes in flight whatever the piece size: 8 MiB (8 pieces of 1 MiB, 2 of 4 MiB; at least 2).
-  const inFlight = Math.max(2, Math.floor((PIECES_IN_FLIGHT * PIECE_SIZE) / Math.max(manifest.pieceSize, 1)))
+  const inFlight = Math.max(2, Math.floor(DOWNLOAD_BYTES_IN_FLIGHT / Math.max(manifest.pieceSize, 1)))
   try {
     while (next < manifest.pieces.length && window.length < inFlight) fetchNext()
     while (window.length > 0) {
