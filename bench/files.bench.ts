@@ -32,15 +32,18 @@ async function seededFile(file: string, bytes: number): Promise<void> {
   }
 }
 
-/** The fastest of `TRIALS` runs (all must succeed to count). */
-async function best(run: (trial: number) => Promise<Measured>): Promise<Measured> {
-  let fastest: Measured | undefined
+/** The fastest of `TRIALS` runs (all must succeed to count), with every run's MB/s in `runs`. */
+async function best(run: (trial: number) => Promise<Measured>): Promise<Measured & {runs?: string}> {
+  let fastest: (Measured & {runs?: string}) | undefined
+  const rates: string[] = []
   for (let trial = 0; trial < TRIALS; trial++) {
     const m = await run(trial)
+    rates.push(m.code === 0 ? mbps(SIZE, m.seconds).toFixed(0) : `exit ${m.code}`)
     if (m.code !== 0) return m
     if (!fastest || m.seconds < fastest.seconds) fastest = {...m, peakRssMb: Math.max(m.peakRssMb ?? 0, fastest?.peakRssMb ?? 0)}
     else fastest.peakRssMb = Math.max(m.peakRssMb ?? 0, fastest.peakRssMb ?? 0)
   }
+  fastest!.runs = rates.join('/')
   return fastest!
 }
 
@@ -108,12 +111,12 @@ async function threeServerRows(work: string, file: string): Promise<void> {
 
   const anchor = rclone && rclone.code === 0 ? mbps(SIZE, rclone.seconds) : mbps(SIZE, cp.seconds)
   const anchorName = rclone && rclone.code === 0 ? 'rclone' : 'cp'
-  const row = (name: string, m: Measured, target: string) =>
+  const row = (name: string, m: Measured & {runs?: string}, target: string) =>
     console.log(
-      `${name.padEnd(9)} ${m.code === 0 ? 'ok ' : `exit ${m.code}`} ${mbps(SIZE, m.seconds).toFixed(0).padStart(5)} MB/s  ${((100 * mbps(SIZE, m.seconds)) / anchor).toFixed(1).padStart(5)}% of ${anchorName} (target ${target})  peak RSS ${m.peakRssMb?.toFixed(0)} MB (target < 200)`,
+      `${name.padEnd(9)} ${m.code === 0 ? 'ok ' : `exit ${m.code}`} ${mbps(SIZE, m.seconds).toFixed(0).padStart(5)} MB/s  ${((100 * mbps(SIZE, m.seconds)) / anchor).toFixed(1).padStart(5)}% of ${anchorName} (target ${target})  peak RSS ${m.peakRssMb?.toFixed(0)} MB (target < 200)${m.runs ? `  [${m.runs}]` : ''}`,
     )
   console.log(`3 servers, RF=2, 1 GiB, best of ${TRIALS}; load average at start ${load.map((n) => n.toFixed(1)).join(' ')}`)
-  if (rclone) console.log(`rclone    ${rclone.code === 0 ? 'ok ' : `exit ${rclone.code}`} ${mbps(SIZE, rclone.seconds).toFixed(0).padStart(5)} MB/s  (rclone copy between two local folders)`)
+  if (rclone) console.log(`rclone    ${rclone.code === 0 ? 'ok ' : `exit ${rclone.code}`} ${mbps(SIZE, rclone.seconds).toFixed(0).padStart(5)} MB/s  (rclone copy between two local folders)${rclone.runs ? `  [${rclone.runs}]` : ''}`)
   console.log(`cp        ok  ${mbps(SIZE, cp.seconds).toFixed(0).padStart(5)} MB/s  (cp copies inside the kernel, from the page cache: its rate varies widely between runs)`)
   row('upload', up, '50%')
   row('download', down, '100%')
