@@ -40,11 +40,12 @@ export class BlobStore {
    * @param inline write each blob on this thread in writes of 64 KiB
    *   (`writeAllAtSync`), instead of `fs.writeFile` in libuv's pool (512 KiB
    *   per write). Measured on a 3-server cluster, 1 GiB uploads (docs/cluster-files.md,
-   *   round 7): the servers' CPU fell from 7.1–9.4 s to 4.5–5.8 s, about a
-   *   third of it from the write size (the kernel's large page-cache folios,
-   *   src/base/file-write.ts) and the rest from no longer handing each
-   *   write to the pool and back. In the embedded mode, whose main thread
-   *   hashes the upload, the pool's writeFile measured best.
+   *   round 7): the servers' CPU fell from 7.1–9.4 s to 4.5–5.8 s. Both
+   *   halves are needed: 64 KiB writes in the pool gave 5.8–7.7 s (a
+   *   hand-off per 64 KiB), 512 KiB writes on this thread 7.9–8.6 s (the
+   *   kernel's large page-cache folios, src/base/file-write.ts). In the
+   *   embedded mode, whose main thread hashes the upload, the pool's
+   *   writeFile measured best.
    */
   constructor(
     dataDir: string,

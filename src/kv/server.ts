@@ -194,24 +194,19 @@ export class KvServer {
    * A direct write of an immutable, content-addressed value (a file piece)
    * from a client that placed it with the router's map. It gets a version
    * newer than whatever this server holds for the key (a tombstone of a gc,
-   * or an older copy) and than this server's clock, which follows the
-   * wall clock like the router's; so a write repeated after a gc listed the
-   * piece changes its version and that gc's compare-and-set delete fails.
-   */
-  /**
-   * A direct write of an immutable value (a piece). Its version is newer
-   * than anything this server holds for the key, a tombstone included (gc
-   * relies on it, docs/cluster-files.md). The client may propose one,
-   * `version`, the same for every replica of the piece: it is taken when it
-   * is newer than what is held here and not ahead of this server's clock by
-   * more than MAX_PROPOSED_AHEAD_MS, so the replicas of a new piece hold the
-   * same version and anti-entropy finds nothing to copy; otherwise this
-   * server's clock gives one, as without a proposal.
+   * or an older copy), so a write repeated after a gc listed the piece
+   * changes its version and that gc's compare-and-set delete fails. The
+   * client may propose one, the same for every replica of the piece: it is
+   * taken when it is newer than what is held here and not ahead of this
+   * server's clock by more than MAX_PROPOSED_AHEAD_MS, so the replicas of a
+   * new piece hold the same version and anti-entropy finds nothing to copy.
+   * Otherwise this server's clock, which follows the wall clock like the
+   * router's, gives one.
    */
   private async xput(key: Buffer, value: Buffer, proposed?: number): Promise<Encoded> {
     if (value.length > MAX_VALUE_BYTES) return error(`ERR value too large (max ${MAX_VALUE_BYTES} bytes)`)
-    if (proposed !== undefined && !(Number.isSafeInteger(proposed) && proposed > 0)) return error('ERR version is not a positive integer')
     try {
+      if (proposed !== undefined && !(Number.isSafeInteger(proposed) && proposed > 0)) return error('ERR version is not a positive integer')
       const header = await this.store.getHeader(key)
       if (header) this.clock.observe(header.version)
       const held = header?.version ?? 0

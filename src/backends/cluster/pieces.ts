@@ -284,9 +284,9 @@ function checkWhole(manifest: Manifest, digest: string, what: string): void {
 /**
  * Bytes hashed and then written at once, so that each slice is written
  * right after this thread has read it (still in the CPU's cache): 64 KiB,
- * the largest write(2) that does not ask the kernel for large page-cache
- * folios (src/base/file-write.ts; 256 KiB writes cost 3.5 times the system
- * time here).
+ * a write(2) small enough not to ask the kernel for large page-cache folios
+ * (src/base/file-write.ts; 256 KiB writes cost 3.5 times the system time
+ * here).
  */
 const WRITE_SLICE = FILE_WRITE_BYTES
 
