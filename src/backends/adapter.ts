@@ -67,6 +67,12 @@ export interface ReadOptions {
    */
   chunkBytes?: number
   /**
+   * The reader reads the file once, start to end (a copy, an upload): a
+   * backend may drop what it has read of a local file from the OS page
+   * cache behind it, as rclone does (src/base/page-cache.ts). A hint.
+   */
+  dropBehind?: boolean
+  /**
    * Only these bytes: from `offset` (default 0), `count` of them (default: to
    * the end). A backend that honours it says so with `ranged`; callers skip
    * and cut the bytes themselves otherwise.

@@ -17,7 +17,7 @@ import {closeSync, openSync} from 'node:fs'
 import {mkdir, open, readFile, readdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {writeAllAtSync} from '../base/index.js'
+import {dropFromPageCache, writeAllAtSync} from '../base/index.js'
 
 import type {BufferPool} from './resp.js'
 
@@ -107,7 +107,8 @@ export class BlobStore {
    * The blob's bytes, or null if there is no such file. Throws if the file is
    * not `size` bytes long. With `pool`, they are read into a buffer from it
    * (a fresh one costs a page fault per 4 KiB), which the caller may hand
-   * back once nothing uses it.
+   * back once nothing uses it, and the file is dropped from the page cache
+   * behind the read.
    */
   async read(name: string, size: number, pool?: BufferPool): Promise<Buffer | null> {
     if (pool && size >= pool.minBytes) return this.readInto(name, size, pool)
@@ -139,6 +140,12 @@ export class BlobStore {
         filled += bytesRead
       }
       if (actual !== size || filled !== size) throw new Error(`ERR blob ${name} is damaged: ${actual} bytes where ${size} were stored`)
+      // A piece is read once per download (or repair): its pages leave the
+      // page cache now rather than pushing out what is reused (LevelDB's
+      // files, other processes' files), and the memory goes to the next
+      // write, which is where the downloader's copy lands (see
+      // src/base/page-cache.ts for what that saves).
+      dropFromPageCache(handle.fd)
       return data
     } catch (error) {
       pool.release(data)

@@ -264,7 +264,7 @@ async function copyFile(
         )
       }
 
-      const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read, recycled: dst.adapter.recyclesChunks === true})
+      const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read, recycled: dst.adapter.recyclesChunks === true, dropBehind: true})
       if (ahead.read) {
         // The source's link is resolved already: the destination gets ready while its data request is answered.
         const writing = dst.adapter.write(final, counter, writeOptions)

@@ -6,6 +6,8 @@ import path from 'node:path'
 import {expect} from 'chai'
 
 import {BlobStore} from '../../src/kv/blobs.js'
+import {BufferPool} from '../../src/kv/resp.js'
+import {cachedBytes} from '../helpers/page-cache.js'
 
 async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms
@@ -85,4 +87,22 @@ describe('kv blob files: write-behind fsync', () => {
       expect((await readFile(path.join(blobs.dir, name.slice(0, 2), name))).equals(data[0])).to.equal(true)
     })
   }
+
+  it('drops a piece read into a pooled buffer from the page cache (it is read once per download), whole and intact', async function () {
+    if (process.platform !== 'linux') this.skip()
+    const blobs = new BlobStore(dir, true, true) // fsync'd each: clean pages, which a drop removes
+    const bytes = randomBytes(4 * 1024 * 1024)
+    const name = blobs.name(Buffer.from('piece'), 1)
+    await blobs.write(name, bytes)
+    const file = path.join(blobs.dir, name.slice(0, 2), name)
+    await readFile(file)
+    expect(cachedBytes(file)).to.equal(bytes.length)
+    const pool = new BufferPool()
+    const read = await blobs.read(name, bytes.length, pool)
+    expect(read!.equals(bytes)).to.equal(true)
+    expect(cachedBytes(file)).to.equal(0)
+    pool.release(read!)
+    // Read again, now from the disk: the same bytes.
+    expect((await blobs.read(name, bytes.length, pool))!.equals(bytes)).to.equal(true)
+  })
 })

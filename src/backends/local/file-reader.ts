@@ -1,6 +1,7 @@
 import type {FileHandle} from 'node:fs/promises'
 import {Readable} from 'node:stream'
 
+import {dropFromPageCache} from '../../base/index.js'
 import {BufferPool} from '../../kv/resp.js'
 import {markRecyclable} from '../recycle.js'
 
@@ -27,16 +28,20 @@ const pool = new BufferPool(0, 12, (size) => Buffer.from(new SharedArrayBuffer(s
 /**
  * A whole file as a stream of full chunks (only the last may be shorter):
  * 1 MiB, or 4 MiB for files of 64 MiB and more, or `chunkBytes` when the
- * caller asks (ReadOptions.chunkBytes). Closes the handle when it ends or is
- * destroyed.
+ * caller asks (ReadOptions.chunkBytes). With `dropBehind`, each chunk's bytes
+ * are dropped from the page cache once read (ReadOptions.dropBehind). Closes
+ * the handle when it ends or is destroyed.
  */
 export class FileChunks extends Readable {
   private readonly chunkBytes: number
+  /** The file offset of the next read (reads follow each other from 0). */
+  private position = 0
 
   constructor(
     private readonly handle: FileHandle,
     size: number,
     chunkBytes?: number,
+    private readonly dropBehind = false,
   ) {
     chunkBytes = chunkBytes && chunkBytes > 0 ? chunkBytes : size >= LARGE_READ_FROM ? LARGE_READ_BYTES : READ_BYTES
     super({highWaterMark: chunkBytes})
@@ -62,6 +67,9 @@ export class FileChunks extends Readable {
           return
         }
 
+        // A pipe refuses the advice; a regular file's read bytes go.
+        if (this.dropBehind) dropFromPageCache(this.handle.fd, this.position, filled)
+        this.position += filled
         const chunk = filled === buffer.length ? buffer : buffer.subarray(0, filled)
         markRecyclable(chunk, (done) => pool.release(done))
         this.push(chunk)

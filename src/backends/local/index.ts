@@ -176,7 +176,7 @@ export class LocalBackend implements StorageAdapter {
     // cluster's upload); for any other, 1 MiB reads into fresh memory, a
     // sixteenth of the default's system calls and stream events.
     // (file-reader.js, with the pool it shares with the cluster's code, loads only then.)
-    if (!range && options.recycled) return new (await import('./file-reader.js')).FileChunks(handle, entry.size ?? 0, options.chunkBytes)
+    if (!range && options.recycled) return new (await import('./file-reader.js')).FileChunks(handle, entry.size ?? 0, options.chunkBytes, options.dropBehind)
     if (!range) return handle.createReadStream({highWaterMark: 1 << 20})
     if (range.count === 0) {
       await handle.close()

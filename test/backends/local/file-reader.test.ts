@@ -8,6 +8,7 @@ import {expect} from 'chai'
 
 import {FileChunks, LARGE_READ_BYTES, LARGE_READ_FROM} from '../../../src/backends/local/file-reader.js'
 import {recycle} from '../../../src/backends/recycle.js'
+import {cachedBytes} from '../../helpers/page-cache.js'
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
@@ -80,5 +81,27 @@ describe('FileChunks: a local file read in full, recycled chunks', function () {
     await writer.write(small)
     await writer.close()
     expect(sha256(await reading)).to.equal(sha256(Buffer.concat([Buffer.from('first part, '), small])))
+  })
+
+  it('with dropBehind, leaves none of the file in the page cache once read; without it, all of it', async function () {
+    if (process.platform !== 'linux') this.skip()
+    const size = 12 * 1024 * 1024 + 5
+    const content = Buffer.alloc(size)
+    for (let i = 0; i + 4 <= size; i += 256) content.writeUInt32LE((i * 2246822519) >>> 0, i)
+    const file = path.join(work, 'drop-behind.bin')
+    await fs.writeFile(file, content)
+    const fd = await fs.open(file, 'r+')
+    await fd.sync() // clean pages: dirty ones would only be scheduled for writeback
+    await fd.close()
+    for (const dropBehind of [false, true]) {
+      await fs.readFile(file) // all of it cached
+      const hash = createHash('sha256')
+      for await (const chunk of new FileChunks(await fs.open(file), size, undefined, dropBehind)) {
+        hash.update(chunk as Buffer)
+        recycle(chunk as Buffer)
+      }
+      expect(hash.digest('hex')).to.equal(sha256(content))
+      expect(cachedBytes(file), `cached after a read with dropBehind ${dropBehind}`).to.equal(dropBehind ? 0 : size + 4096 - (size % 4096))
+    }
   })
 })
