@@ -11,30 +11,12 @@
  * and without dropping its source, six alternations). Dropping clean pages
  * loses no data; dirty ones are only scheduled for writeback.
  *
- * Node has no binding for posix_fadvise: a 30-line Node-API addon
- * (page-cache.c) does it, built by `npm run build` when a C compiler is
- * there. Without it (not built, another system), `dropFromPageCache` does
- * nothing and says so by returning false: callers lose only the speed.
+ * Node has no binding for posix_fadvise: the project's small Node-API addon
+ * (native.c) does it, built by `npm run build` when a C compiler is there.
+ * Without it (not built, another system), `dropFromPageCache` does nothing
+ * and says so by returning false: callers lose only the speed.
  */
-import {createRequire} from 'node:module'
-
-interface Addon {
-  drop(fd: number, offset: number, length: number): number
-}
-
-let addon: Addon | null | undefined
-
-function load(): Addon | null {
-  if (addon !== undefined) return addon
-  try {
-    // From dist/base/ (the CLI) and from src/base/ (tests run the sources) alike.
-    addon = createRequire(import.meta.url)('../../dist/vendor/page-cache.node') as Addon
-    if (typeof addon.drop !== 'function') addon = null
-  } catch {
-    addon = null
-  }
-  return addon
-}
+import {nativeAddon} from './native.js'
 
 /**
  * Asks the kernel to drop `length` bytes of the open file `fd` from `offset`
@@ -43,12 +25,12 @@ function load(): Addon | null {
  * closed descriptor). Never throws for a refusal: the drop is advice.
  */
 export function dropFromPageCache(fd: number, offset = 0, length = 0): boolean {
-  const native = load()
+  const native = nativeAddon()
   if (!native) return false
   return native.drop(fd, offset, length) === 0
 }
 
-/** Whether the addon is loaded (tests, and `doctor`-style reports). */
+/** Whether the addon is loaded (and drops can be asked for at all). */
 export function canDropFromPageCache(): boolean {
-  return load() !== null
+  return nativeAddon() !== null
 }

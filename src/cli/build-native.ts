@@ -1,11 +1,10 @@
 /**
- * Builds dist/vendor/page-cache.node after a build (`npm run build`): the
- * small Node-API addon of src/base/page-cache.c, compiled with the system's
- * C compiler (`$CC`, else `cc`) against Node's own headers. Linux only
- * (posix_fadvise's DONTNEED is what it is for). When it cannot be built (no
- * compiler, no headers, another system), the build goes on: everything works
- * without it, only without dropping read pages from the page cache (see
- * src/base/page-cache.ts).
+ * Builds dist/vendor/native.node after a build (`npm run build`): the small
+ * Node-API addon of src/base/native.c, compiled with the system's C compiler
+ * (`$CC`, else `cc`) against Node's own headers. Linux only (what it wraps,
+ * posix_fadvise's DONTNEED and direct I/O, is used there). When it cannot be
+ * built (no compiler, no headers, another system), the build goes on:
+ * everything works without it, only slower (src/base/native.ts).
  */
 import {spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, rmSync} from 'node:fs'
@@ -13,8 +12,8 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const source = path.join(root, 'src', 'base', 'page-cache.c')
-const target = path.join(root, 'dist', 'vendor', 'page-cache.node')
+const source = path.join(root, 'src', 'base', 'native.c')
+const target = path.join(root, 'dist', 'vendor', 'native.node')
 
 /** Where node_api.h is: beside this Node (…/bin/node → …/include/node), or under npm's nodedir. */
 function headers(): string | undefined {
@@ -25,7 +24,7 @@ function headers(): string | undefined {
 
 function skip(why: string): void {
   rmSync(target, {force: true})
-  console.log(`dist/vendor/page-cache.node: not built (${why}); files are read without dropping them from the page cache`)
+  console.log(`dist/vendor/native.node: not built (${why}); files are read and written without it, more slowly`)
 }
 
 const include = headers()
@@ -37,5 +36,5 @@ else {
   const compiler = process.env.CC || 'cc'
   const result = spawnSync(compiler, ['-O2', '-Wall', '-shared', '-fPIC', `-I${include}`, '-o', target, source], {encoding: 'utf8'})
   if (result.error || result.status !== 0) skip(`${compiler} failed: ${(result.error?.message ?? result.stderr).trim().split('\n')[0]}`)
-  else console.log(`dist/vendor/page-cache.node: built with ${compiler} against ${include}`)
+  else console.log(`dist/vendor/native.node: built with ${compiler} against ${include}`)
 }

@@ -38,7 +38,8 @@ export interface RequestParserOptions {
  */
 export class BufferPool {
   private readonly free: Buffer[] = []
-  private readonly mine = new WeakSet<ArrayBufferLike>()
+  /** Each buffer alloc() made, by its memory: the view release() keeps (alloc may give a view that does not start at byte 0, e.g. aligned memory). */
+  private readonly mine = new WeakMap<ArrayBufferLike, Buffer>()
   /** Bytes of alloc()'s buffers out with callers (taken, not yet released nor collected). */
   private lentBytes = 0
   private readonly collected = new FinalizationRegistry<number>((bytes) => {
@@ -72,17 +73,17 @@ export class BufferPool {
     }
     if (this.lentBytes + size > this.maxLentBytes) return Buffer.allocUnsafeSlow(size)
     const fresh = this.alloc(size)
-    this.mine.add(fresh.buffer)
+    this.mine.set(fresh.buffer, fresh)
     this.lend(fresh.buffer)
     return fresh
   }
 
   /** Hands back a buffer from take() (or a view of one) that nothing uses any more; anything else is ignored. */
   release(view: Buffer): void {
-    if (!this.mine.has(view.buffer)) return
+    const whole = this.mine.get(view.buffer)
+    if (!whole) return
     if (this.collected.unregister(view.buffer)) this.lentBytes -= view.buffer.byteLength
     if (this.free.length >= this.maxFree) return
-    const whole = Buffer.from(view.buffer, 0, view.buffer.byteLength)
     if (!this.free.some((held) => held.buffer === whole.buffer)) this.free.push(whole)
   }
 

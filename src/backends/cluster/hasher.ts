@@ -13,6 +13,8 @@
 import {createHash} from 'node:crypto'
 import type {Worker} from 'node:worker_threads'
 
+import {alignedBuffer} from '../../base/index.js'
+
 /** The worker's whole program: CommonJS, evaluated (no file to find, built or not). */
 const WORKER_SOURCE = `
 const {parentPort} = require('node:worker_threads')
@@ -45,9 +47,13 @@ export const SHARED_LENT_BYTES = 24 * 1024 * 1024
 /** The same for an upload's piece buffers: pieces in flight, each kept until stored (10 of 4 MiB at most). */
 export const SHARED_LENT_UPLOAD_BYTES = 48 * 1024 * 1024
 
-/** A buffer of `size` bytes in shared memory (see isShared). */
+/**
+ * A buffer of `size` bytes in shared memory (see isShared), aligned for
+ * direct I/O (a downloaded piece is written from where it arrived, see
+ * src/base/direct-write.ts).
+ */
 export function allocShared(size: number): Buffer {
-  return Buffer.from(new SharedArrayBuffer(size))
+  return alignedBuffer(size, (bytes) => Buffer.from(new SharedArrayBuffer(bytes)))
 }
 
 export const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex')

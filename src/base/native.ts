@@ -1,0 +1,28 @@
+/**
+ * The project's own small native addon (native.c, built by `npm run build`
+ * into dist/vendor/native.node), loaded once on first use. Null when it is
+ * not there (not built: no C compiler, not Linux) or does not load: its
+ * callers then do without (page-cache.ts, direct-write.ts).
+ */
+import {createRequire} from 'node:module'
+
+export interface NativeAddon {
+  /** posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED): 0 or the errno. */
+  drop(fd: number, offset: number, length: number): number
+  /** The address of the buffer's first byte modulo 4096. */
+  misalignment(buffer: Buffer): number
+}
+
+let addon: NativeAddon | null | undefined
+
+export function nativeAddon(): NativeAddon | null {
+  if (addon !== undefined) return addon
+  try {
+    // From dist/base/ (the CLI) and from src/base/ (tests run the sources) alike.
+    const loaded = createRequire(import.meta.url)('../../dist/vendor/native.node') as Partial<NativeAddon>
+    addon = typeof loaded.drop === 'function' && typeof loaded.misalignment === 'function' ? (loaded as NativeAddon) : null
+  } catch {
+    addon = null
+  }
+  return addon
+}
