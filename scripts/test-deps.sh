@@ -23,6 +23,7 @@ s3cmd s3cmd
 htpasswd apache2-utils
 litmus litmus
 rclone rclone
+cc gcc libc6-dev
 '
 
 missing=''
