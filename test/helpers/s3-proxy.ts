@@ -2,6 +2,7 @@
 // every request (method, URL, copy source, body bytes) to prove what went
 // over the wire, and can fail or stall UploadPart requests.
 import http from 'node:http'
+import {pipeline} from 'node:stream'
 import type {AddressInfo} from 'node:net'
 
 export interface SeenRequest {
@@ -88,15 +89,20 @@ export class S3Proxy {
       return
     }
 
-    const upstream = http.request(
-      {host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers},
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers)
-        answer.pipe(res)
-      },
-    )
+    const upstream = http.request({host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers}, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      // Either side failing or closing early ends the other at once: a reply
+      // cut off upstream (radosgw does that now and then, mid-body) closes
+      // the client's connection as the gateway's own would, instead of
+      // leaving it waiting for bytes that never come; a client that hangs
+      // up frees the upstream connection.
+      pipeline(answer, res, () => {})
+    })
     upstream.on('error', () => res.destroy())
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy()
+    })
     req.on('data', (chunk: Buffer) => (record.bodyBytes += chunk.length))
-    req.pipe(upstream)
+    pipeline(req, upstream, () => {})
   }
 }

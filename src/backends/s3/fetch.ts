@@ -29,6 +29,14 @@ const SEGMENTS = 4
 const NEXT_AHEAD = 4 * 1024 * 1024
 /** A connection that says nothing for this long has failed. */
 const IDLE_MS = 30_000
+/**
+ * A reply cut off after some of its body came (the connection closed or
+ * reset mid-body) is asked again for the rest, from the last whole segment,
+ * this many times per range: rclone's low-level retries. Ceph's radosgw was
+ * seen closing a 64 MiB ranged reply 40–60 MB in, now and then, behind a
+ * proxy.
+ */
+const RESUMES = 3
 /** Error bodies kept (the XML with the S3 error code). */
 const ERROR_BODY_MAX = 64 * 1024
 
@@ -84,7 +92,9 @@ interface Range {
  * reused segments (net's `onread`: no buffer allocated per read, which is
  * most of what Node's HTTP client costs at these rates) and written to the
  * file at its position. Resolves with the reply's head once it has come,
- * and `done` once every byte of the range is in the file.
+ * and `done` once every byte of the range is in the file. A reply cut off
+ * mid-body is resumed (RESUMES) from the start of its segment being filled,
+ * on a new connection, with the same signed headers.
  */
 function fetchRange(
   target: ObjectTarget,
@@ -125,6 +135,16 @@ function fetchRange(
   })
   head.catch(() => {})
   done.catch(() => {})
+
+  let socket: net.Socket
+  /** Where the open connection's reply starts (range.start, or where a resumed one picks up). */
+  let from = range.start
+  /** Body bytes the open connection has delivered. */
+  let delivered = 0
+  let resumes = RESUMES
+  let resumed = false
+  /** A resumed connection waiting for a free segment. */
+  let reopen: (() => void) | null = null
 
   const fail = (error: Error): void => {
     if (failed) return
@@ -169,7 +189,11 @@ function fetchRange(
       if (paused && !failed) {
         // `current` is free and is the socket's buffer already.
         paused = false
-        socket.resume()
+        const waiting = reopen
+        reopen = null
+        if (!waiting) socket.resume()
+        else if (shared.aborted) fail(new TemporaryError(`${what}: aborted`))
+        else waiting()
       }
 
       finishIfDone()
@@ -180,6 +204,7 @@ function fetchRange(
 
   const onBody = (bytes: number): boolean => {
     fill += bytes
+    delivered += bytes
     remaining -= bytes
     if (remaining <= NEXT_AHEAD) resolveNearEnd()
     if (remaining < 0) {
@@ -219,13 +244,13 @@ function fetchRange(
 
     // 206 for the range asked (its end may be the object's, when smaller); 200 is the whole object, for a first range only.
     const span = /^bytes (\d+)-(\d+)\/\d+$/.exec(head.headers.get('content-range') ?? '')
-    if (head.status === 206 ? !span || Number(span[1]) !== range.start || Number(span[2]) > range.end : range.start !== 0) {
+    if (head.status === 206 ? !span || Number(span[1]) !== from || Number(span[2]) > range.end || (resumed && Number(span[2]) !== range.end) : from !== 0) {
       fail(new TemporaryError(`the reply to ${what} is ${head.status} ${head.headers.get('content-range') ?? ''}`))
       return
     }
 
     range.end = head.status === 206 ? Number(span![2]) : length - 1
-    if (length !== range.end - range.start + 1) {
+    if (length !== range.end - from + 1) {
       fail(new TemporaryError(`the reply to ${what} has ${length} bytes`))
       return
     }
@@ -235,60 +260,85 @@ function fetchRange(
     resolveHead(head)
   }
 
-  const socket = net.connect({
-    host: target.hostname,
-    port: target.port,
-    onread: {
-      buffer: () => (remaining < 0 || errorHead ? current : current.subarray(fill)),
-      callback: (bytes: number, buffer: Uint8Array): boolean => {
-        if (failed) return false
-        if (errorHead) return onErrorBody(Buffer.from(buffer.subarray(0, bytes)))
+  const open = (): void => {
+    socket = net.connect({
+      host: target.hostname,
+      port: target.port,
+      onread: {
+        buffer: () => (remaining < 0 || errorHead ? current : current.subarray(fill)),
+        callback: (bytes: number, buffer: Uint8Array): boolean => {
+          if (failed) return false
+          if (errorHead) return onErrorBody(Buffer.from(buffer.subarray(0, bytes)))
 
-        if (remaining >= 0) return onBody(bytes)
-        // The head: kept aside until its blank line; what follows it is the body's start.
-        headBytes.push(Buffer.from(buffer.subarray(0, bytes)))
-        const all = Buffer.concat(headBytes)
-        const end = all.indexOf('\r\n\r\n')
-        if (end < 0) {
-          headBytes = [all]
-          if (all.length > 64 * 1024) fail(new TemporaryError('the reply head is too long'))
-          return !failed
-        }
+          if (remaining >= 0) return onBody(bytes)
+          // The head: kept aside until its blank line; what follows it is the body's start.
+          headBytes.push(Buffer.from(buffer.subarray(0, bytes)))
+          const all = Buffer.concat(headBytes)
+          const end = all.indexOf('\r\n\r\n')
+          if (end < 0) {
+            headBytes = [all]
+            if (all.length > 64 * 1024) fail(new TemporaryError('the reply head is too long'))
+            return !failed
+          }
 
-        try {
-          onHead(parseHead(all.subarray(0, end).toString('latin1')))
-        } catch (error) {
-          fail(error as Error)
-          return false
-        }
+          try {
+            onHead(parseHead(all.subarray(0, end).toString('latin1')))
+          } catch (error) {
+            fail(error as Error)
+            return false
+          }
 
-        headBytes = []
-        const rest = all.subarray(end + 4)
-        if (errorHead) return rest.length === 0 && errorRemaining > 0 ? true : onErrorBody(Buffer.from(rest))
-        if (failed) return false
-        if (rest.length === 0) return true
-        rest.copy(current, 0)
-        return onBody(rest.length)
+          headBytes = []
+          const rest = all.subarray(end + 4)
+          if (errorHead) return rest.length === 0 && errorRemaining > 0 ? true : onErrorBody(Buffer.from(rest))
+          if (failed) return false
+          if (rest.length === 0) return true
+          rest.copy(current, 0)
+          return onBody(rest.length)
+        },
       },
-    },
-  })
-  shared.sockets.add(socket)
-  socket.setNoDelay(true)
-  socket.setTimeout(IDLE_MS, () => fail(new TemporaryError(`${what}: no data for ${IDLE_MS / 1000} s`)))
-  socket.on('error', (error) => fail(error))
-  socket.on('close', () => {
-    shared.sockets.delete(socket)
-    if (errorHead) fail(responseError(errorHead, Buffer.concat(errorBody)))
-    else if (remaining !== 0) fail(new TemporaryError(`the connection closed before the end of ${what}`, {backendCode: 'ECONNRESET'}))
-  })
-  const request = {...headers, range: `bytes=${range.start}-${range.end}`}
-  socket.write(`GET ${target.path} HTTP/1.1\r\n${Object.entries(request).map(([name, value]) => `${name}: ${value}\r\n`).join('')}connection: close\r\n\r\n`)
+    })
+    const mine = socket
+    shared.sockets.add(mine)
+    mine.setNoDelay(true)
+    mine.setTimeout(IDLE_MS, () => fail(new TemporaryError(`${what}: no data for ${IDLE_MS / 1000} s`)))
+    let lastError: Error | undefined
+    // A failure shows at the close that follows; a cut-off reply may be resumed there.
+    mine.on('error', (error) => (lastError = error))
+    mine.on('close', () => {
+      shared.sockets.delete(mine)
+      if (failed || mine !== socket) return
+      if (errorHead) return fail(responseError(errorHead, Buffer.concat(errorBody)))
+      if (remaining === 0) return
+      if (remaining > 0 && delivered > 0 && resumes > 0 && !shared.aborted) {
+        // The bytes of the segment being filled are asked for again; every earlier one is written or being written.
+        resumes--
+        resumed = true
+        from = position
+        fill = 0
+        delivered = 0
+        remaining = -1
+        headBytes = []
+        // While every other segment is being written, the new connection waits for one (see onBody).
+        if (paused) reopen = open
+        else open()
+        return
+      }
+      fail(lastError && remaining < 0 ? lastError : new TemporaryError(`the connection closed before the end of ${what}`, {backendCode: 'ECONNRESET'}))
+    })
+    const request = {...headers, range: `bytes=${from}-${range.end}`}
+    mine.write(`GET ${target.path} HTTP/1.1\r\n${Object.entries(request).map(([name, value]) => `${name}: ${value}\r\n`).join('')}connection: close\r\n\r\n`)
+  }
+
+  open()
   return {head, nearEnd, done}
 }
 
 /** What the ranges of one object share: their connections and the writes in flight. */
 interface Shared {
   sockets: Set<net.Socket>
+  /** Set when the fetch is over or failed: a closed connection is then not resumed. */
+  aborted?: boolean
   writing: number
   onIdle?: () => void
 }
@@ -372,6 +422,7 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
   if (target.secure) throw new Error('fetchObject speaks plain http only')
   const shared: Shared = {sockets: new Set(), writing: 0}
   const abort = (): void => {
+    shared.aborted = true
     for (const socket of shared.sockets) socket.destroy(new TemporaryError(`${options.what}: aborted`))
   }
 

@@ -1,4 +1,6 @@
 import fs from 'node:fs/promises'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -82,6 +84,62 @@ describe('s3: parallel ranged download into a local file (fetch.ts)', function (
     const result = await runCli(['download', `s3:/${BUCKET}/plain.bin`, target], {env})
     expect(result.code, result.stderr).to.equal(0)
     expect(sha256(await fs.readFile(target))).to.equal(sha256(body))
+  })
+
+  it('resumes a reply cut off mid-body from its last whole segment (--retries 0), identical and verified', async () => {
+    // A proxy in front of the gateway that cuts the first reply to each range
+    // (a start on a 16 MiB boundary) 5 MiB and 1,000 bytes into its body, as
+    // radosgw was seen doing now and then; resumed requests go through whole.
+    const upstream = new URL(gateway.endpoint)
+    const ranges: string[] = []
+    let cuts = 0
+    const proxy = http.createServer((req, res) => {
+      const range = String(req.headers.range ?? '')
+      ranges.push(range)
+      const start = Number(/^bytes=(\d+)-/.exec(range)?.[1] ?? -1)
+      const cutAt = req.method === 'GET' && start >= 0 && start % (16 * MiB) === 0 ? 5 * MiB + 1000 : Number.POSITIVE_INFINITY
+      const {connection: _connection, ...headers} = req.headers
+      const forward = http.request({host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers}, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        let sent = 0
+        answer.on('data', (chunk: Buffer) => {
+          if (sent >= cutAt) return
+          if (sent + chunk.length < cutAt) {
+            sent += chunk.length
+            if (!res.write(chunk)) answer.pause()
+            return
+          }
+          res.write(chunk.subarray(0, cutAt - sent), () => res.socket?.destroy())
+          sent = cutAt
+          cuts++
+          answer.destroy()
+        })
+        res.on('drain', () => answer.resume())
+        answer.on('end', () => res.end())
+      })
+      forward.on('error', () => res.destroy())
+      req.pipe(forward)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    try {
+      const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+      for (const name of ['good.bin', 'plain.bin']) {
+        ranges.length = 0
+        const target = path.join(dir, `resumed-${name}`)
+        const result = await runCli(['download', `s3:/${BUCKET}/${name}`, target, '--retries', '0'], {env: {...env, S3_ENDPOINT: endpoint}})
+        expect(result.code, result.stderr).to.equal(0)
+        expect(sha256(await fs.readFile(target)), name).to.equal(sha256(body))
+        // Each cut range was asked for again from a whole segment (1 MiB) past its start, to its end.
+        const starts = ranges.flatMap((range) => /^bytes=(\d+)-/.exec(range)?.[1] ?? []).map(Number)
+        const resumed = starts.filter((start) => start % (16 * MiB) !== 0)
+        expect(resumed.length, `${name}: ${ranges.join(', ')}`).to.be.at.least(2)
+        for (const start of resumed) expect(start % MiB, String(start)).to.equal(0)
+      }
+      expect(cuts).to.be.at.least(4)
+    } finally {
+      proxy.closeAllConnections()
+      await new Promise<void>((resolve) => proxy.close(() => resolve()))
+    }
   })
 
   it('refuses a large object whose content does not match its stored sha256, leaving no file and no temporary file', async () => {
