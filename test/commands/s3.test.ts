@@ -105,6 +105,12 @@ describe('s3: backend through the CLI, on Ceph radosgw', function () {
     expect((await runCli(['ls', 's3:/made-by-mkdir-' + process.pid], {env})).code).to.equal(3)
   })
 
+  it('refuses a bucket name S3 does not allow as a usage error (exit 2), saying what a name may be', async () => {
+    const made = await runCli(['mkdir', 's3:/bk'], {env})
+    expect(made.code, made.stderr).to.equal(2)
+    expect(made.stderr).to.match(/invalid bucket name \(S3 bucket names are 3 to 63/)
+  })
+
   it('uploads and downloads a 200 MiB file by multipart, identical, in under 200 MB of RSS each way', async function () {
     this.timeout(600_000)
     const source = path.join(dir, 'big.bin')

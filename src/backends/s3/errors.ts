@@ -61,6 +61,8 @@ export function mapS3Error(error: unknown, what: string, missing: 'file' | 'dir'
     case 'EntityTooLarge':
       return new ConflictError(`${what}: no space (${code})`, 'no-space', options)
     case 'InvalidBucketName':
+      // The SDK's own message for it is "UnknownError" (radosgw's reply carries no message).
+      return new UsageError(`${what}: invalid bucket name (S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens)`, options)
     case 'KeyTooLongError':
     case 'InvalidArgument':
       return new UsageError(`${what}: ${detail ?? code}`, options)
