@@ -6,7 +6,6 @@
 // null where direct I/O is not possible.
 import {expect} from 'chai'
 import {execFileSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,13 +13,7 @@ import path from 'node:path'
 import {alignedBuffer, DIRECT_ALIGN, DirectWriter} from '../../src/base/index.js'
 import {nativeAddon} from '../../src/base/native.js'
 import {cachedBytes} from '../helpers/page-cache.js'
-
-/** Seeded bytes (SHA-256 in counter mode). */
-function bytes(length: number, seed: string): Buffer {
-  const out = Buffer.alloc(length)
-  for (let block = 0; block * 32 < length; block++) createHash('sha256').update(`${seed}:${block}`).digest().copy(out, block * 32)
-  return out
-}
+import {seeded} from '../helpers/bytes.js'
 
 describe('base: direct writes', () => {
   let dir: string
@@ -56,7 +49,7 @@ describe('base: direct writes', () => {
   it('writes pieces from aligned and unaligned memory, with a short last one, byte-exact and past the page cache', async () => {
     const piece = 1 << 20
     const size = 5 * piece + 12_345
-    const content = bytes(size, 'direct')
+    const content = seeded(size, 'direct')
     const writer = DirectWriter.open(fd, piece, 2)
     expect(writer).to.not.equal(null)
     const released: number[] = []
@@ -75,7 +68,7 @@ describe('base: direct writes', () => {
 
   it('leaves the page cache out: only the last partial block is cached', async () => {
     const size = 3 * (1 << 20) + 100
-    const content = bytes(size, 'uncached')
+    const content = seeded(size, 'uncached')
     const writer = DirectWriter.open(fd, 1 << 20)!
     for (let at = 0; at < size; at += 1 << 20) await writer.write(content.subarray(at, Math.min(size, at + (1 << 20))), at)
     await writer.finish()
@@ -86,8 +79,8 @@ describe('base: direct writes', () => {
 
   it('writes at an unaligned position through the ordinary descriptor', async () => {
     const writer = DirectWriter.open(fd, 1 << 20)!
-    const head = bytes(DIRECT_ALIGN * 2, 'head')
-    const odd = bytes(DIRECT_ALIGN * 3, 'odd')
+    const head = seeded(DIRECT_ALIGN * 2, 'head')
+    const odd = seeded(DIRECT_ALIGN * 3, 'odd')
     await writer.write(head, 0)
     await writer.write(odd, head.length + 1000)
     await writer.finish()
@@ -111,7 +104,7 @@ describe('base: direct writes', () => {
     }
     try {
       const writer = DirectWriter.open(fd, 64 * 1024, 3)!
-      const content = bytes(40 * 64 * 1024, 'slots')
+      const content = seeded(40 * 64 * 1024, 'slots')
       for (let at = 0; at < content.length; at += 64 * 1024) await writer.write(alignedBuffer(64 * 1024).fill(content.subarray(at, at + 64 * 1024)), at)
       await writer.finish()
       expect(inFlight).to.equal(0)

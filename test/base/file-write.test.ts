@@ -2,19 +2,12 @@
 // the bytes land where asked, no call is larger than 64 KiB, short writes
 // go on, and a failed write throws.
 import {expect} from 'chai'
-import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {FILE_WRITE_BYTES, writeAllAtSync} from '../../src/base/index.js'
-
-/** Seeded bytes (SHA-256 in counter mode). */
-function bytes(length: number, seed: string): Buffer {
-  const out = Buffer.alloc(length)
-  for (let block = 0; block * 32 < length; block++) createHash('sha256').update(`${seed}:${block}`).digest().copy(out, block * 32)
-  return out
-}
+import {seeded} from '../helpers/bytes.js'
 
 describe('base: file writes of at most 64 KiB', () => {
   let dir: string
@@ -42,7 +35,7 @@ describe('base: file writes of at most 64 KiB', () => {
   })
 
   it('writes synchronously at the position, 64 KiB per call', () => {
-    const data = bytes(1_000_003, 'sync')
+    const data = seeded(1_000_003, 'sync')
     writeAllAtSync(fd, data, 10)
     const back = fs.readFileSync(file)
     expect(back.length).to.equal(10 + data.length)
@@ -59,7 +52,7 @@ describe('base: file writes of at most 64 KiB', () => {
       return realWriteSync(target, buffer, offset, Math.min(length, 1000), position)
     }
 
-    const data = bytes(150_000, 'short')
+    const data = seeded(150_000, 'short')
     writeAllAtSync(fd, data, 3)
     expect(fs.readFileSync(file).subarray(3).equals(data)).to.equal(true)
     expect(calls[0]).to.equal(FILE_WRITE_BYTES)
@@ -70,7 +63,7 @@ describe('base: file writes of at most 64 KiB', () => {
       throw Object.assign(new Error('no space left on device'), {code: 'ENOSPC'})
     }
 
-    expect(() => writeAllAtSync(fd, bytes(100_000, 'full'), 0)).to.throw(/no space left/)
+    expect(() => writeAllAtSync(fd, seeded(100_000, 'full'), 0)).to.throw(/no space left/)
   })
 
   it('writes nothing for an empty buffer', () => {

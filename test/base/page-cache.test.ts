@@ -5,20 +5,13 @@
 // descriptor or a pipe is a refusal, not a throw.
 import {expect} from 'chai'
 import {execFileSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {canDropFromPageCache, dropFromPageCache} from '../../src/base/index.js'
 import {cachedBytes} from '../helpers/page-cache.js'
-
-/** Seeded bytes (SHA-256 in counter mode). */
-function bytes(length: number, seed: string): Buffer {
-  const out = Buffer.alloc(length)
-  for (let block = 0; block * 32 < length; block++) createHash('sha256').update(`${seed}:${block}`).digest().copy(out, block * 32)
-  return out
-}
+import {seeded} from '../helpers/bytes.js'
 
 describe('base: dropping files from the page cache', () => {
   let dir: string
@@ -30,7 +23,7 @@ describe('base: dropping files from the page cache', () => {
     if (process.platform !== 'linux') this.skip()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'page-cache-'))
     file = path.join(dir, 'f')
-    fs.writeFileSync(file, bytes(size, 'page-cache'))
+    fs.writeFileSync(file, seeded(size, 'page-cache'))
     // Clean pages only: dirty ones are written back first, not dropped.
     const fd = fs.openSync(file, 'r+')
     fs.fsyncSync(fd)
@@ -56,7 +49,7 @@ describe('base: dropping files from the page cache', () => {
     }
     expect(cachedBytes(file)).to.equal(0)
     // The bytes are all still there, read back from the disk.
-    expect(fs.readFileSync(file).equals(bytes(size, 'page-cache'))).to.equal(true)
+    expect(fs.readFileSync(file).equals(seeded(size, 'page-cache'))).to.equal(true)
   })
 
   it('drops only the range asked for', () => {
