@@ -21,12 +21,15 @@ import {nativeAddon} from './native.js'
 /**
  * Asks the kernel to drop `length` bytes of the open file `fd` from `offset`
  * (0 bytes: to the end) from the page cache. True if it was asked and
- * accepted; false without the addon or when the kernel refused (a pipe, a
- * closed descriptor). Never throws for a refusal: the drop is advice.
+ * accepted; false without the addon, for a descriptor or range that is not
+ * one (a closed FileHandle's -1), or when the kernel refused (a pipe, a
+ * closed descriptor). Never throws: the drop is advice.
  */
 export function dropFromPageCache(fd: number, offset = 0, length = 0): boolean {
   const native = nativeAddon()
   if (!native) return false
+  // A closed FileHandle's fd is -1 (a read that ends after its stream was destroyed): nothing to drop.
+  if (!Number.isSafeInteger(fd) || fd < 0 || !Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) return false
   return native.drop(fd, offset, length) === 0
 }
 

@@ -68,7 +68,7 @@ export class FileChunks extends Readable {
         }
 
         // A pipe refuses the advice; a regular file's read bytes go.
-        if (this.dropBehind) dropFromPageCache(this.handle.fd, this.position, filled)
+        if (this.dropBehind && !this.destroyed) dropFromPageCache(this.handle.fd, this.position, filled)
         this.position += filled
         const chunk = filled === buffer.length ? buffer : buffer.subarray(0, filled)
         markRecyclable(chunk, (done) => pool.release(done))
