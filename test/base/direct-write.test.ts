@@ -20,8 +20,7 @@ describe('base: direct writes', () => {
   let file: string
   let fd: number
 
-  beforeEach(function () {
-    if (process.platform !== 'linux') this.skip()
+  beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'direct-write-'))
     file = path.join(dir, 'f')
     fd = fs.openSync(file, 'wx+')
