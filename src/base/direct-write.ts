@@ -42,6 +42,24 @@ export function alignedBuffer(size: number, make: (bytes: number) => Buffer = (b
   return raw.subarray(pad, pad + size)
 }
 
+/**
+ * A second descriptor, for direct writes, on the regular file open as `fd`
+ * (the first one's flags stay as they are); null where direct I/O is not
+ * possible (see above). The caller closes it once no write on it is in
+ * flight, and writes only whole blocks at aligned offsets from aligned
+ * memory through it.
+ */
+export function openDirect(fd: number): number | null {
+  const flag = fs.constants.O_DIRECT
+  if (process.platform !== 'linux' || flag === undefined || !nativeAddon()) return null
+  try {
+    if (!fs.fstatSync(fd).isFile()) return null // a pipe's O_DIRECT means packets, not this
+    return fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | flag)
+  } catch {
+    return null
+  }
+}
+
 function isAligned(buffer: Buffer): boolean {
   return nativeAddon()?.misalignment(buffer) === 0
 }
@@ -80,17 +98,9 @@ export class DirectWriter {
    * I/O is not possible (see above), and the caller writes as before.
    */
   static open(fd: number, slotBytes: number, slots = 4): DirectWriter | null {
-    const flag = fs.constants.O_DIRECT
-    if (process.platform !== 'linux' || flag === undefined || !nativeAddon() || slotBytes % DIRECT_ALIGN !== 0) return null
-    let direct: number
-    try {
-      if (!fs.fstatSync(fd).isFile()) return null // a pipe's O_DIRECT means packets, not this
-      // The same open file, a second descriptor with O_DIRECT (the first one's flags stay as they are).
-      direct = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | flag)
-    } catch {
-      return null
-    }
-    return new DirectWriter(fd, direct, slotBytes, slots)
+    if (slotBytes % DIRECT_ALIGN !== 0) return null
+    const direct = openDirect(fd)
+    return direct === null ? null : new DirectWriter(fd, direct, slotBytes, slots)
   }
 
   /**

@@ -10,4 +10,4 @@ export {cleanUpOnInterrupt, interrupted, trackAbort, trackPartial} from './inter
 export {prefetch, readAhead, runPool} from './pool.js'
 export {FILE_WRITE_BYTES, writeAllAtSync} from './file-write.js'
 export {canDropFromPageCache, dropFromPageCache} from './page-cache.js'
-export {alignedBuffer, DIRECT_ALIGN, DirectWriter} from './direct-write.js'
+export {alignedBuffer, DIRECT_ALIGN, DirectWriter, openDirect} from './direct-write.js'

@@ -13,6 +13,7 @@ import {LocalBackend} from '../../../src/backends/local/index.js'
 import {createS3Backend} from '../../../src/backends/s3/index.js'
 import {runCli} from '../../helpers/cli.js'
 import {seeded, sha256} from '../../helpers/bytes.js'
+import {cachedBytes} from '../../helpers/page-cache.js'
 import {type Radosgw, s3SettingsFor, sharedRadosgw} from '../../helpers/radosgw.js'
 import {gatewayClient} from '../../helpers/s3-client.js'
 
@@ -68,6 +69,8 @@ describe('s3: parallel ranged download into a local file (fetch.ts)', function (
     const target = path.join(dir, 'good.bin')
     const result = await runCli(['download', `s3:/${BUCKET}/good.bin`, target], {env})
     expect(result.code, result.stderr).to.equal(0)
+    // Whole segments went to the disk by direct I/O: only the last partial one passed through the page cache.
+    expect(cachedBytes(target)).to.be.at.most(MiB + 4096)
     expect(sha256(await fs.readFile(target))).to.equal(sha256(body))
     let progress = 0
     const local = new LocalBackend(dir)
