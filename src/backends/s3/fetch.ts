@@ -78,14 +78,10 @@ function parseHead(text: string): Head {
   return {status: Number(status[1]), headers}
 }
 
-/** A range of the object and how much of it is in the file, in order from its start. */
+/** A range of the object (its end is corrected to the object's when the object is smaller). */
 interface Range {
   start: number
   end: number
-  /** Bytes from `start` written to the file (every write before them completed). */
-  durable: number
-  /** Ends of the writes submitted, in order, and whether each completed. */
-  writes: Array<{end: number; done: boolean}>
 }
 
 /**
@@ -102,9 +98,10 @@ function fetchRange(
   headers: Record<string, string>,
   range: Range,
   sink: FileSink,
-  onWritten: (range: Range, bytes: number) => void,
+  onWritten: (bytes: number) => void,
   shared: Shared,
-  onSegment: (data: Buffer, position: number) => void,
+  idleMs: number,
+  onSegment: (data: Buffer, position: number, release: () => void) => boolean,
 ): {head: Promise<Head>; nearEnd: Promise<void>; done: Promise<void>} {
   const what = `bytes ${range.start}-${range.end}`
   // Aligned: full segments are written with direct I/O where the system allows it (see Shared.direct).
@@ -168,26 +165,11 @@ function fetchRange(
     const segment = current
     const length = fill
     const at = position
-    const entry = {end: at + length - range.start, done: false}
-    range.writes.push(entry)
-    onSegment(segment.subarray(0, length), at)
-    writing++
-    shared.writing++
-    position += length
-    fill = 0
-    const written = (error: Error | null): void => {
-      writing--
-      shared.writing--
-      if (shared.writing === 0) shared.onIdle?.()
+    // The segment is reused once written, and once hashed when the hash keeps it for later (see OrderedHash).
+    let holds = 2
+    const release = (): void => {
+      if (--holds > 0) return
       free.push(segment)
-      if (error) {
-        fail(Object.assign(error, {inFile: true}))
-        return
-      }
-
-      entry.done = true
-      while (range.writes.length > 0 && range.writes[0].done) range.durable = range.writes.shift()!.end
-      onWritten(range, length)
       if (paused && !failed) {
         // `current` is free and is the socket's buffer already.
         paused = false
@@ -197,7 +179,24 @@ function fetchRange(
         else if (shared.aborted) fail(new TemporaryError(`${what}: aborted`))
         else waiting()
       }
+    }
 
+    if (!onSegment(segment.subarray(0, length), at, release)) holds--
+    writing++
+    shared.writing++
+    position += length
+    fill = 0
+    const written = (error: Error | null): void => {
+      writing--
+      shared.writing--
+      if (shared.writing === 0) shared.onIdle?.()
+      if (error) {
+        fail(Object.assign(error, {inFile: true}))
+        return
+      }
+
+      onWritten(length)
+      release()
       finishIfDone()
     }
     const write = (fd: number): void => {
@@ -318,8 +317,21 @@ function fetchRange(
     const mine = socket
     shared.sockets.add(mine)
     mine.setNoDelay(true)
-    mine.setTimeout(IDLE_MS, () => fail(new TemporaryError(`${what}: no data for ${IDLE_MS / 1000} s`)))
     let lastError: Error | undefined
+    // A listener of its own, not setTimeout's: that one is called once, and the timer is armed again below.
+    mine.setTimeout(idleMs)
+    mine.on('timeout', () => {
+      // Not reading because every segment is still being written (or kept for the hash): our own wait, not the server's.
+      if (paused && mine === socket && !failed) {
+        mine.setTimeout(idleMs)
+        return
+      }
+
+      lastError = new TemporaryError(`${what}: no data for ${idleMs / 1000} s`)
+      // A reply stalled mid-body is resumed as a cut-off one is (see the close below); anything else fails.
+      if (remaining > 0 && delivered > 0 && resumes > 0 && !shared.aborted) mine.destroy()
+      else fail(lastError)
+    })
     // A failure shows at the close that follows; a cut-off reply may be resumed there.
     mine.on('error', (error) => (lastError = error))
     mine.on('close', () => {
@@ -371,58 +383,49 @@ interface Shared {
 }
 
 /**
- * Hashes the file from its start in one pass, in order: bytes that come
- * next in order are hashed from memory as they are written; the rest (a
- * later range that was ahead) are read back from the file (the page cache)
- * once everything before them is written.
+ * Hashes the object from its start in one pass, in order, from memory: a
+ * segment that comes next in order is hashed as it is written; a segment
+ * of a later range that came ahead is kept (not reused by its range) until
+ * everything before it is hashed. A range that runs ahead therefore stops
+ * reading once its SEGMENTS are all kept, so memory stays bounded and no
+ * byte is read back from the file (which direct writes would make a read
+ * from the disk).
  */
 class OrderedHash {
   private readonly hash = createHash('sha256')
-  private readonly buffer = Buffer.allocUnsafe(SEGMENT)
   private hashed = 0
-  private target = 0
-  private running: Promise<void> | undefined
+  private readonly ahead = new Map<number, {data: Buffer; release: () => void}>()
+  private stopped = false
 
-  constructor(private readonly fd: number) {}
+  /** A segment about to be written at `position`: true when it is kept, to be released once hashed. */
+  offer(data: Buffer, position: number, release: () => void): boolean {
+    if (this.stopped) return false
+    if (position !== this.hashed) {
+      this.ahead.set(position, {data, release})
+      return true
+    }
 
-  /** Bytes about to be written at `position`: hashed from memory when they are the next in order and no read back is running. */
-  offer(data: Buffer, position: number): void {
-    if (this.running || position !== this.hashed) return
     this.hash.update(data)
     this.hashed += data.length
-    if (this.target < this.hashed) this.target = this.hashed
-  }
-
-  /** The file is written up to `end`: hash up to there in the background. */
-  advance(end: number): void {
-    if (end <= this.target) return
-    this.target = end
-    this.running ??= this.run().finally(() => {
-      this.running = undefined
-    })
-    this.running.catch(() => {})
-  }
-
-  private async run(): Promise<void> {
-    while (this.hashed < this.target) {
-      const length = Math.min(this.buffer.length, this.target - this.hashed)
-      const read = await new Promise<number>((resolve, reject) =>
-        fs.read(this.fd, this.buffer, 0, length, this.hashed, (error, bytes) => (error ? reject(error) : resolve(bytes))),
-      )
-      if (read === 0) throw new Error(`short read back at ${this.hashed}`)
-      this.hash.update(this.buffer.subarray(0, read))
-      this.hashed += read
+    for (let next = this.ahead.get(this.hashed); next; next = this.ahead.get(this.hashed)) {
+      this.ahead.delete(this.hashed)
+      this.hash.update(next.data)
+      this.hashed += next.data.length
+      next.release()
     }
+
+    return false
   }
 
-  /** Resolves once no read is in flight. */
-  async settled(): Promise<void> {
-    while (this.running) await this.running.catch(() => {})
+  /** No hash is wanted (or the fetch is over): what is kept goes back, and nothing more is hashed. */
+  stop(): void {
+    this.stopped = true
+    const kept = [...this.ahead.values()]
+    this.ahead.clear()
+    for (const {release} of kept) release()
   }
 
-  async digest(size: number): Promise<string> {
-    this.advance(size)
-    while (this.running) await this.running
+  digest(size: number): string {
     if (this.hashed !== size) throw new Error(`hashed ${this.hashed} of ${size} bytes`)
     return this.hash.digest('hex')
   }
@@ -433,6 +436,8 @@ export interface FetchOptions {
   onProgress?: (bytes: number) => void
   /** `cannot read /b/k` for errors. */
   what: string
+  /** How long a connection may send nothing (while we read) before it is resumed or fails; default IDLE_MS. */
+  idleMs?: number
 }
 
 /**
@@ -453,26 +458,19 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
     for (const socket of shared.sockets) socket.destroy(new TemporaryError(`${options.what}: aborted`))
   }
 
-  let hasher: OrderedHash | undefined
+  // Hashes from the first byte on: whether the object carries a hash is known only once the first head has come.
+  const hasher = new OrderedHash()
   options.signal?.addEventListener('abort', abort, {once: true})
   try {
-    const ranges: Range[] = []
-    let frontier = 0
-    const onWritten = (_range: Range, bytes: number): void => {
-      options.onProgress?.(bytes)
-      while (frontier < ranges.length && ranges[frontier].durable === ranges[frontier].end - ranges[frontier].start + 1) frontier++
-      const prefix = frontier < ranges.length ? ranges[frontier].start + ranges[frontier].durable : (ranges.at(-1)?.end ?? -1) + 1
-      hasher?.advance(prefix)
-    }
-
-    const get = (start: number, end: number, extra: Record<string, string>) => {
-      const range: Range = {start, end, durable: 0, writes: []}
-      ranges.push(range)
-      return fetchRange(target, signRequest(access, 'GET', target, extra), range, sink, onWritten, shared, (data, position) => hasher?.offer(data, position))
-    }
+    const onWritten = (bytes: number): void => options.onProgress?.(bytes)
+    const get = (range: Range, extra: Record<string, string>) =>
+      fetchRange(target, signRequest(access, 'GET', target, extra), range, sink, onWritten, shared, options.idleMs ?? IDLE_MS, (data, position, release) =>
+        hasher.offer(data, position, release),
+      )
 
     // The first range's head says the size, the ETag and the hash; the others start once it has come.
-    const first = get(0, FETCH_RANGE - 1, {})
+    const firstRange = {start: 0, end: FETCH_RANGE - 1}
+    const first = get(firstRange, {})
     let head: Head
     try {
       head = await first.head
@@ -481,15 +479,15 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
       throw mapS3Error(error, options.what)
     }
 
-    const size = head.status === 206 ? Number(/\/(\d+)$/.exec(head.headers.get('content-range') ?? '')?.[1]) : ranges[0].end + 1
+    const size = head.status === 206 ? Number(/\/(\d+)$/.exec(head.headers.get('content-range') ?? '')?.[1]) : firstRange.end + 1
     if (!Number.isSafeInteger(size)) throw new TemporaryError(`${options.what}: no object size in the reply`)
     const etag = head.headers.get('etag')
     const sha256 = head.headers.get('x-amz-meta-sha256')
     const verify = sha256 !== undefined && /^[0-9a-f]{64}$/.test(sha256)
-    if (verify) hasher = new OrderedHash(sink.fd)
+    if (!verify) hasher.stop()
     const streams = verify ? 1 : STREAMS
     const rangeSize = verify ? VERIFIED_RANGE : FETCH_RANGE
-    let next = ranges[0].end + 1
+    let next = firstRange.end + 1
     let stopped = false
     // Each stream's ranges in turn, the next asked for while the last NEXT_AHEAD bytes of the current one come.
     const pending: Array<Promise<void>> = []
@@ -497,7 +495,7 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
       while (next < size && !stopped) {
         const start = next
         next = Math.min(size, start + rangeSize)
-        const range = get(start, next - 1, etag ? {'if-match': etag} : {})
+        const range = get({start, end: next - 1}, etag ? {'if-match': etag} : {})
         pending.push(range.done.catch(failFast))
         await Promise.race([range.nearEnd, range.done])
       }
@@ -516,7 +514,7 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
     if (firstError !== undefined) throw (firstError as {inFile?: boolean}).inFile ? firstError : mapS3Error(firstError, options.what)
 
     if (!verify) return {}
-    const got = await hasher!.digest(size)
+    const got = hasher.digest(size)
     if (got !== sha256) throw new IntegrityError(`${options.what}: sha256 mismatch (expected ${sha256}, got ${got})`)
     return {sha256: got}
   } finally {
@@ -525,6 +523,6 @@ export async function fetchObject(access: S3Access, bucket: string, key: string,
     // The caller closes the file next: no write or read of ours may still be queued on its descriptor.
     if (shared.writing > 0) await new Promise<void>((resolve) => (shared.onIdle = resolve))
     if (shared.direct !== null) fs.closeSync(shared.direct)
-    await hasher?.settled()
+    hasher.stop()
   }
 }

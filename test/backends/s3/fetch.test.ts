@@ -10,6 +10,7 @@ import {expect} from 'chai'
 import type {StorageAdapter} from '../../../src/backends/adapter.js'
 import {AuthError, IntegrityError, NotFoundError} from '../../../src/base/index.js'
 import {LocalBackend} from '../../../src/backends/local/index.js'
+import {fetchObject} from '../../../src/backends/s3/fetch.js'
 import {createS3Backend} from '../../../src/backends/s3/index.js'
 import {runCli} from '../../helpers/cli.js'
 import {seeded, sha256} from '../../helpers/bytes.js'
@@ -89,59 +90,110 @@ describe('s3: parallel ranged download into a local file (fetch.ts)', function (
     expect(sha256(await fs.readFile(target))).to.equal(sha256(body))
   })
 
-  it('resumes a reply cut off mid-body from its last whole segment (--retries 0), identical and verified', async () => {
-    // A proxy in front of the gateway that cuts the first reply to each range
-    // (a start on a 16 MiB boundary) 5 MiB and 1,000 bytes into its body, as
-    // radosgw was seen doing now and then; resumed requests go through whole.
+  /**
+   * A proxy in front of the gateway that breaks the first reply to each
+   * range (a start on a 16 MiB boundary) 5 MiB and 1,000 bytes into its
+   * body: it closes the connection there (`cut`, as radosgw was seen doing
+   * now and then) or sends nothing more and keeps it open (`stall`).
+   * Resumed requests go through whole. Records each request's Range.
+   */
+  async function breakingProxy(mode: 'cut' | 'stall'): Promise<{endpoint: string; ranges: string[]; broken: () => number; close: () => Promise<void>}> {
     const upstream = new URL(gateway.endpoint)
     const ranges: string[] = []
-    let cuts = 0
+    let broken = 0
     const proxy = http.createServer((req, res) => {
       const range = String(req.headers.range ?? '')
       ranges.push(range)
       const start = Number(/^bytes=(\d+)-/.exec(range)?.[1] ?? -1)
-      const cutAt = req.method === 'GET' && start >= 0 && start % (16 * MiB) === 0 ? 5 * MiB + 1000 : Number.POSITIVE_INFINITY
+      const breakAt = req.method === 'GET' && start >= 0 && start % (16 * MiB) === 0 ? 5 * MiB + 1000 : Number.POSITIVE_INFINITY
       const {connection: _connection, ...headers} = req.headers
       const forward = http.request({host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers}, (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers)
         let sent = 0
         answer.on('data', (chunk: Buffer) => {
-          if (sent >= cutAt) return
-          if (sent + chunk.length < cutAt) {
+          if (sent >= breakAt) return
+          if (sent + chunk.length < breakAt) {
             sent += chunk.length
             if (!res.write(chunk)) answer.pause()
             return
           }
-          res.write(chunk.subarray(0, cutAt - sent), () => res.socket?.destroy())
-          sent = cutAt
-          cuts++
-          answer.destroy()
+
+          // Stalled: the rest of the reply is read from the gateway and dropped, the client's connection stays open.
+          res.write(chunk.subarray(0, breakAt - sent), () => (mode === 'cut' ? res.socket?.destroy() : undefined))
+          sent = breakAt
+          broken++
+          if (mode === 'cut') answer.destroy()
         })
         res.on('drain', () => answer.resume())
-        answer.on('end', () => res.end())
+        answer.on('end', () => (sent < breakAt ? res.end() : undefined))
+        // The gateway's own reply cut short (radosgw does it now and then): cut ours too, as a gateway would.
+        answer.on('close', () => {
+          if (!answer.complete && sent < breakAt) res.destroy()
+        })
       })
       forward.on('error', () => res.destroy())
       req.pipe(forward)
     })
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    return {
+      endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      ranges,
+      broken: () => broken,
+      async close() {
+        proxy.closeAllConnections()
+        await new Promise<void>((resolve) => proxy.close(() => resolve()))
+      },
+    }
+  }
+
+  /** Every range asked again was asked from a whole segment (1 MiB) past its start, and there were at least `least`. */
+  function expectResumedAtSegments(ranges: string[], least: number, what: string): void {
+    const starts = ranges.flatMap((range) => /^bytes=(\d+)-/.exec(range)?.[1] ?? []).map(Number)
+    const resumed = starts.filter((start) => start % (16 * MiB) !== 0)
+    expect(resumed.length, `${what}: ${ranges.join(', ')}`).to.be.at.least(least)
+    for (const start of resumed) expect(start % MiB, String(start)).to.equal(0)
+  }
+
+  it('resumes a reply cut off mid-body from its last whole segment (--retries 0), identical and verified', async () => {
+    const proxy = await breakingProxy('cut')
     try {
-      const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
       for (const name of ['good.bin', 'plain.bin']) {
-        ranges.length = 0
+        proxy.ranges.length = 0
         const target = path.join(dir, `resumed-${name}`)
-        const result = await runCli(['download', `s3:/${BUCKET}/${name}`, target, '--retries', '0'], {env: {...env, S3_ENDPOINT: endpoint}})
+        const result = await runCli(['download', `s3:/${BUCKET}/${name}`, target, '--retries', '0'], {env: {...env, S3_ENDPOINT: proxy.endpoint}})
         expect(result.code, result.stderr).to.equal(0)
         expect(sha256(await fs.readFile(target)), name).to.equal(sha256(body))
-        // Each cut range was asked for again from a whole segment (1 MiB) past its start, to its end.
-        const starts = ranges.flatMap((range) => /^bytes=(\d+)-/.exec(range)?.[1] ?? []).map(Number)
-        const resumed = starts.filter((start) => start % (16 * MiB) !== 0)
-        expect(resumed.length, `${name}: ${ranges.join(', ')}`).to.be.at.least(2)
-        for (const start of resumed) expect(start % MiB, String(start)).to.equal(0)
+        expectResumedAtSegments(proxy.ranges, 2, name)
       }
-      expect(cuts).to.be.at.least(4)
+
+      expect(proxy.broken()).to.be.at.least(4)
     } finally {
-      proxy.closeAllConnections()
-      await new Promise<void>((resolve) => proxy.close(() => resolve()))
+      await proxy.close()
+    }
+  })
+
+  it('resumes a reply that stalls mid-body once the connection has said nothing for the idle time, identical and verified', async () => {
+    const proxy = await breakingProxy('stall')
+    const access = {endpoint: proxy.endpoint, region: 'us-east-1', forcePathStyle: true, accessKeyId: gateway.accessKeyId, secretAccessKey: gateway.secretAccessKey}
+    try {
+      for (const name of ['good.bin', 'plain.bin']) {
+        proxy.ranges.length = 0
+        const target = path.join(dir, `stalled-${name}`)
+        const file = await fs.open(target, 'w+')
+        let progress = 0
+        try {
+          const digests = await fetchObject(access, BUCKET, name, {fd: file.fd, wrote: () => {}}, {what: name, idleMs: 1500, onProgress: (bytes) => (progress += bytes)})
+          expect(digests.sha256 ?? null, name).to.equal(name === 'good.bin' ? sha256(body) : null)
+        } finally {
+          await file.close()
+        }
+
+        expect(progress, name).to.equal(body.length)
+        expect(sha256(await fs.readFile(target)), name).to.equal(sha256(body))
+        expectResumedAtSegments(proxy.ranges, 2, name)
+      }
+    } finally {
+      await proxy.close()
     }
   })
 
