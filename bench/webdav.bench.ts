@@ -7,8 +7,9 @@
 // shows curl's own CPU (user+sys, GNU time) and the server's CPU per GET
 // (/proc/PID/stat, Apache's workers included), and a last pair of rows
 // GETs into /dev/null: the server's own rate, without the client's disk.
-// The servers' order is reversed every other round. Never fails on a number.
-import {spawn, type ChildProcess} from 'node:child_process'
+// The servers' order is reversed every other round, and dirty pages are
+// written out (sync) before each measured PUT and GET. Never fails on a number.
+import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -61,6 +62,14 @@ async function cpuSeconds(pid: number | undefined, children = false): Promise<nu
   return total / 100
 }
 
+/**
+ * Writes every dirty page out before a measured transfer, so that none
+ * starts while the kernel still writes back what the one before left (an
+ * Apache PUT is not fsync'd: its 256 MiB were written back during whatever
+ * ran next, and rounds went from ~1,500 to ~300 MB/s by their order).
+ */
+const settle = () => execFileSync('sync')
+
 const cpuOf = (m: Measured) => (m.userSeconds ?? Number.NaN) + (m.systemSeconds ?? Number.NaN)
 const loadAverage = () => os.loadavg().map((n) => n.toFixed(2)).join(' ')
 
@@ -88,8 +97,10 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
       const target = `${server.url}big-${round}.bin`
+      settle()
       const put: Measured = await measure('curl', ['-sS', '-f', '-u', server.auth, '-T', file, target])
       const back = path.join(work, 'back.bin')
+      settle()
       const before = await cpuSeconds(server.pid, server.name.startsWith('Apache'))
       const get: Measured = await measure('curl', ['-sS', '-f', '-u', server.auth, '-o', back, target])
       ;(serverCpu[server.name] ??= []).push((await cpuSeconds(server.pid, server.name.startsWith('Apache'))) - before)

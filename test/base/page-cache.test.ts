@@ -1,5 +1,5 @@
 // Dropping read files from the page cache (src/base/page-cache.ts, its addon
-// src/base/page-cache.c built by `npm run build`), with the effect read back
+// src/base/native.c built by `npm run build`), with the effect read back
 // by util-linux's `fincore` (the pages of a file that are in memory): a
 // cached file's pages go, a range drops only that range, and a bad
 // descriptor or a pipe is a refusal, not a throw.

@@ -176,7 +176,8 @@ export class MetaTree {
     if (!found) throw new NotFoundError(`${dir}: directory not found`, 'dir')
     return Object.entries(found.record.entries)
       .map(([name, record]) => toEntry(joinPath(dir, name), record))
-      .sort((a, b) => a.name.localeCompare(b.name))
+      // By code point: callers that show a listing sort it for people (src/ops/files.ts); localeCompare's first call costs 7 ms.
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
   async mkdir(path: string): Promise<Entry> {
