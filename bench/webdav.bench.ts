@@ -110,6 +110,9 @@ try {
       ;(down[server.name] ??= []).push(mbps(SIZE, get.seconds))
       ;(curlCpu[server.name] ??= []).push(cpuOf(get))
       await fs.rm(back, {force: true})
+      // Each round's files go once measured (the last round's stay for the GETs below): otherwise every round
+      // finds less free memory than the one before, and later rounds paid for new page-cache memory.
+      if (round < ROUNDS - 1) await measure('curl', ['-sS', '-u', server.auth, '-X', 'DELETE', target])
     }
   }
 
@@ -130,7 +133,7 @@ try {
   }
 
   for (const server of servers) {
-    for (let round = 0; round < ROUNDS; round++) await measure('curl', ['-sS', '-u', server.auth, '-X', 'DELETE', `${server.url}big-${round}.bin`])
+    await measure('curl', ['-sS', '-u', server.auth, '-X', 'DELETE', `${server.url}big-${ROUNDS - 1}.bin`])
     if (!server.child?.pid) continue
     const status = await fs.readFile(`/proc/${server.child.pid}/status`, 'utf8').catch(() => '')
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status)
