@@ -65,8 +65,10 @@ async function cpuSeconds(pid: number | undefined, children = false): Promise<nu
 /**
  * Writes every dirty page out before a measured transfer, so that none
  * starts while the kernel still writes back what the one before left (an
- * Apache PUT is not fsync'd: its 256 MiB were written back during whatever
- * ran next, and rounds went from ~1,500 to ~300 MB/s by their order).
+ * Apache PUT is not fsync'd: its 256 MiB would be written back during
+ * whatever ran next). The slow later rounds seen before (~300 against
+ * ~1,500 MB/s) came from files kept across rounds, not from this: see the
+ * DELETE after each round below.
  */
 const settle = () => execFileSync('sync')
 
