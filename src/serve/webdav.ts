@@ -6,7 +6,7 @@ import {pipeline} from 'node:stream/promises'
 
 import type {Entry, StorageAdapter} from '../backends/adapter.js'
 import {recycleWhenSent} from '../backends/recycle.js'
-import {AuthError, ConflictError, DiskError, NotFoundError, TemporaryError, UsageError} from '../base/index.js'
+import {AuthError, canSendFile, ConflictError, DiskError, fileRegionOf, NotFoundError, sendFile, TemporaryError, UsageError} from '../base/index.js'
 import {isWithin, joinPath, normalizePath, parentOf} from '../backends/remote-path.js'
 import {LockManager, parseTimeout, type Lock} from './locks.js'
 import {PropStore} from './props.js'
@@ -441,6 +441,25 @@ export class WebDavServer {
     const whole = status === 200
     const source = await adapter.openRead(path, ranged ? {entry, range: {offset: start, count: end - start + 1}} : {entry, recycled: whole, chunkBytes: GET_CHUNK_BYTES})
     res.writeHead(status, headers)
+    // A local file on a plain TCP socket: the kernel sends it (sendfile), as Apache does.
+    const region = whole || ranged ? fileRegionOf(source) : undefined
+    if (region && canSendFile(res.socket)) {
+      res.flushHeaders()
+      try {
+        await sendFile(res.socket!, region)
+      } catch (error) {
+        // Headers are out: nothing to answer but a cut connection (the client sees the body end short).
+        res.destroy()
+        if (!['EPIPE', 'ECONNRESET', 'ECANCELED'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error
+        return
+      } finally {
+        source.destroy()
+      }
+
+      res.end()
+      return
+    }
+
     if (whole || ranged) {
       await pipeline(source, whole ? recycleWhenSent(res) : res).catch((error: unknown) => {
         // The client hung up before the end: nothing to answer, nothing to log.

@@ -11,7 +11,7 @@ import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing.js'
 import {recycleWhenWritten} from '../recycle.js'
-import {trackPartial} from '../../base/index.js'
+import {markFileRegion, trackPartial} from '../../base/index.js'
 import {baseName, isWithin, joinPath, parentOf} from '../remote-path.js'
 import {BackgroundFlush, FileWriter} from './file-writer.js'
 
@@ -176,18 +176,26 @@ export class LocalBackend implements StorageAdapter {
     // cluster's upload); for any other, 1 MiB reads into fresh memory, a
     // sixteenth of the default's system calls and stream events.
     // (file-reader.js, with the pool it shares with the cluster's code, loads only then.)
-    if (!range && options.recycled) return new (await import('./file-reader.js')).FileChunks(handle, entry.size ?? 0, options.chunkBytes, options.dropBehind)
-    if (!range) return handle.createReadStream({highWaterMark: 1 << 20})
+    // Each stream is marked with the file region it would read, so that a
+    // server may send that region with sendfile(2) instead (base/send-file.ts).
+    const size = entry.size ?? 0
+    if (!range && options.recycled) {
+      const chunks = new (await import('./file-reader.js')).FileChunks(handle, size, options.chunkBytes, options.dropBehind)
+      return options.dropBehind ? chunks : markFileRegion(chunks, {fd: handle.fd, offset: 0, length: size})
+    }
+
+    if (!range) return markFileRegion(handle.createReadStream({highWaterMark: 1 << 20}), {fd: handle.fd, offset: 0, length: size})
     if (range.count === 0) {
       await handle.close()
       return Readable.from([])
     }
 
-    return handle.createReadStream({
+    const stream = handle.createReadStream({
       highWaterMark: 1 << 20,
       start: range.offset,
       end: range.count === undefined ? undefined : range.offset + range.count - 1,
     })
+    return markFileRegion(stream, {fd: handle.fd, offset: range.offset, length: range.count ?? Math.max(0, size - range.offset)})
   }
 
   /** Checks that the parent is a directory and the destination may be written. */
