@@ -102,6 +102,7 @@ export class ClusterBackend implements StorageAdapter {
       const manifest = await uploadPieces(this.store, intent, source, {
         onProgress: options.onProgress,
         pieceSize: this.options.pieceSize ?? pieceSizeFor(options.size),
+        size: options.size,
       })
       verifyDigests(`cannot write ${path}`, manifest, options.expect)
       const {stored: _stored, reused: _reused, ...content} = manifest

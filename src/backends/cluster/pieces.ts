@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
 
 import {DirectWriter, FILE_WRITE_BYTES, writeAllAtSync} from '../../base/index.js'
@@ -7,7 +6,7 @@ import type {FileSink} from '../adapter.js'
 import {IntegrityError, TemporaryError} from '../errors.js'
 import {markSelfVerifying} from '../hashing.js'
 import {markRecyclable, recycle} from '../recycle.js'
-import {allocShared, pieceHasher, SHARED_LENT_UPLOAD_BYTES} from './hasher.js'
+import {allocShared, FileHash, pieceHasher, SHARED_LENT_UPLOAD_BYTES} from './hasher.js'
 import {gcRunning, type UploadIntent} from './intents.js'
 import {type Manifest, PIECE_DB, PIECE_SIZE, pieceKey, pieceLength} from './manifest.js'
 import type {ClusterStore} from './store.js'
@@ -74,6 +73,8 @@ const uploadPool = new BufferPool(0, PIECES_IN_FLIGHT + 2, allocShared, SHARED_L
 export interface UploadOptions {
   onProgress?: (bytes: number) => void
   pieceSize?: number
+  /** The stream's size when known: a large one is hashed on the worker from its first piece (FileHash.open). */
+  size?: number
 }
 
 /**
@@ -89,7 +90,7 @@ export async function uploadPieces(
   options: UploadOptions = {},
 ): Promise<Manifest & {stored: number; reused: number}> {
   const pieceSize = options.pieceSize ?? PIECE_SIZE
-  const whole = createHash('sha256')
+  const fileHash = await FileHash.open(options.size)
   const pieces: string[] = []
   let size = 0
   let stored = 0
@@ -117,10 +118,9 @@ export async function uploadPieces(
 
   for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize, pool)) {
     if (failure) break
-    // The piece's hash on the worker while this thread hashes the whole file.
+    // The piece's hash and the file's, in order, on the worker (FileHash).
     const index = pieces.push('') - 1
-    const hashing = pieceHasher.hash(piece)
-    whole.update(piece)
+    const hashing = fileHash.add(piece)
     size += piece.length
     const task: Promise<void> = hashing
       .then((hash) => {
@@ -143,8 +143,12 @@ export async function uploadPieces(
   }
 
   await Promise.all(inFlight)
-  if (failure) throw failure
-  return {size, pieceSize, pieces, sha256: whole.digest('hex'), stored, reused}
+  if (failure) {
+    fileHash.discard()
+    throw failure
+  }
+
+  return {size, pieceSize, pieces, sha256: await fileHash.digest(), stored, reused}
 }
 
 /** Per-server latency, so each piece is asked first of the replica that has answered fastest. */
@@ -201,24 +205,35 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
  * Fetches one piece straight from a server that holds it (fastest first,
  * or in turns by `spread`, see ReplicaRanking.order), switching replica on
  * an error, a stall or a bad hash, and through the router as the last
- * resort. Every piece is verified against its hash.
+ * resort. Every piece is verified against its hash: by `verify` when given
+ * (a download's in-order FileHash), else on the hashing worker. A `verify`
+ * that throws PieceAbandoned ends the fetch at once.
  */
-export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, hash: string, expectedLength: number, spread?: number): Promise<Buffer> {
+export async function fetchPiece(
+  store: ClusterStore,
+  ranking: ReplicaRanking,
+  hash: string,
+  expectedLength: number,
+  spread?: number,
+  verify: (data: Buffer) => Promise<boolean> = async (data) => (await pieceHasher.hash(data)) === hash,
+): Promise<Buffer> {
   const key = pieceKey(hash)
-  const valid = async (data: Buffer | null): Promise<boolean> =>
-    data !== null && data.length === expectedLength && (await pieceHasher.hash(data)) === hash
+  const valid = async (data: Buffer | null): Promise<boolean> => data !== null && data.length === expectedLength && verify(data)
   const replicas = ranking.order(await store.locate(PIECE_DB, key).catch(() => [] as string[]), spread)
   for (const address of replicas) {
     const started = Date.now()
     try {
       const data = await withTimeout(store.readFrom(address, PIECE_DB, key), PIECE_TIMEOUT_MS, `piece ${hash} from ${address}`)
+      // The read's time, not the verification's (which may wait for the pieces before this one).
+      const took = Date.now() - started
       if (data && (await valid(data))) {
-        ranking.record(address, Date.now() - started)
+        ranking.record(address, took)
         return data
       }
 
       if (data) store.recycle?.(data)
-    } catch {
+    } catch (error) {
+      if (error instanceof PieceAbandoned) throw error
       // Dead, stalled or wrong: the next replica is asked.
     }
 
@@ -231,6 +246,9 @@ export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, h
   throw new IntegrityError(`piece ${hash} failed its hash check on every replica`)
 }
 
+/** Thrown by a download's verification once nobody waits for its pieces any more. */
+class PieceAbandoned extends Error {}
+
 /**
  * A file's content as a stream: pieces fetched several at a time, emitted in
  * order, each verified; the whole-file SHA-256 is checked at the end, and a
@@ -238,33 +256,59 @@ export async function fetchPiece(store: ClusterStore, ranking: ReplicaRanking, h
  */
 export function downloadPieces(store: ClusterStore, manifest: Manifest, what: string): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
-    const whole = createHash('sha256')
-    for await (const piece of verifiedPieces(store, manifest)) {
-      whole.update(piece)
+    const fileHash = await FileHash.open(manifest.size)
+    for await (const piece of verifiedPieces(store, manifest, fileHash)) {
       // The consumer that writes it to a file hands it back for the next pieces (see recycle.ts).
       if (store.recycle) markRecyclable(piece, (buffer) => store.recycle!(buffer))
       yield piece
     }
 
-    checkWhole(manifest, whole.digest('hex'), what)
+    checkWhole(manifest, await fileHash.digest(), what)
   }
 
   return markSelfVerifying(Readable.from(generate(), {objectMode: false}))
 }
 
-/** A file's pieces in order, each verified against its hash, several fetched at a time. */
-async function* verifiedPieces(store: ClusterStore, manifest: Manifest): AsyncGenerator<Buffer> {
+/**
+ * A file's pieces in order, each verified against its hash, several fetched
+ * at a time. Each piece goes into `fileHash` (its own hash and the file's,
+ * in one pass) once the piece before it has: a piece that arrives early
+ * waits for its turn, which costs nothing, since pieces are consumed in
+ * order anyway. The caller takes the file's digest at the end; a stopped or
+ * failed download discards it.
+ */
+async function* verifiedPieces(store: ClusterStore, manifest: Manifest, fileHash: FileHash): AsyncGenerator<Buffer> {
   const ranking = new ReplicaRanking()
   const window: Array<Promise<Buffer>> = []
   let next = 0
+  let stopped = false
+  // Settles once the piece before the next one to fetch is in the file's hash.
+  let turn: Promise<void> = Promise.resolve()
   const fetchNext = () => {
     const index = next++
-    const promise = fetchPiece(store, ranking, manifest.pieces[index], pieceLength(manifest, index), index)
-    promise.catch(() => {})
+    const hash = manifest.pieces[index]
+    const myTurn = turn
+    let done!: () => void
+    turn = new Promise<void>((resolve) => (done = resolve))
+    const verify = async (data: Buffer): Promise<boolean> => {
+      await myTurn
+      if (stopped) throw new PieceAbandoned()
+      const good = (await fileHash.add(data, hash)) === hash
+      if (good) done()
+      return good
+    }
+
+    const promise = fetchPiece(store, ranking, hash, pieceLength(manifest, index), index, verify)
+    // A piece that cannot be had ends the download; the ones after it must not wait for it.
+    promise.catch(() => {
+      stopped = true
+      done()
+    })
     window.push(promise)
   }
 
   const inFlight = Math.max(2, Math.floor(DOWNLOAD_BYTES_IN_FLIGHT / Math.max(manifest.pieceSize, 1)))
+  let finished = false
   try {
     while (next < manifest.pieces.length && window.length < inFlight) fetchNext()
     while (window.length > 0) {
@@ -272,8 +316,12 @@ async function* verifiedPieces(store: ClusterStore, manifest: Manifest): AsyncGe
       if (next < manifest.pieces.length) fetchNext()
       yield piece
     }
+
+    finished = true
   } finally {
     window.length = 0
+    stopped = true
+    if (!finished) fileHash.discard()
   }
 }
 
@@ -282,9 +330,8 @@ function checkWhole(manifest: Manifest, digest: string, what: string): void {
 }
 
 /**
- * Bytes hashed and then written at once, so that each slice is written
- * right after this thread has read it (still in the CPU's cache): 64 KiB,
- * a write(2) small enough not to ask the kernel for large page-cache folios
+ * Bytes written at once where writes are not direct: 64 KiB, a write(2)
+ * small enough not to ask the kernel for large page-cache folios
  * (src/base/file-write.ts; 256 KiB writes cost 3.5 times the system time
  * here).
  */
@@ -296,8 +343,9 @@ const DIRECT_WRITES_IN_FLIGHT = 4
 /**
  * A file's content written at its positions into an open local file (a
  * download's temporary file, see StorageAdapter.readInto): pieces fetched
- * several at a time and each verified against its hash (on the hashing
- * worker), then, in order, the whole-file SHA-256 and the write. The writes
+ * several at a time, each verified against its hash and added to the
+ * whole file's SHA-256 in order (both on the hashing worker, FileHash),
+ * then written. The writes
  * are direct (O_DIRECT, in libuv's pool, from the piece's own buffer) where
  * the system allows it: the file is fsync'd before it is renamed into place
  * anyway, and the page cache's copy costs more than the disk here (see
@@ -312,20 +360,17 @@ export async function downloadPiecesInto(
   what: string,
   options: {onProgress?: (bytes: number) => void; signal?: AbortSignal} = {},
 ): Promise<string> {
-  const whole = createHash('sha256')
+  const fileHash = await FileHash.open(manifest.size)
   let position = 0
   const direct = DirectWriter.open(sink.fd, manifest.pieceSize, DIRECT_WRITES_IN_FLIGHT)
   try {
-    for await (const piece of verifiedPieces(store, manifest)) {
+    for await (const piece of verifiedPieces(store, manifest, fileHash)) {
       options.signal?.throwIfAborted()
       if (direct) {
-        whole.update(piece)
         await direct.write(piece, position, (written) => store.recycle?.(written))
       } else {
         for (let offset = 0; offset < piece.length; offset += WRITE_SLICE) {
-          const slice = piece.subarray(offset, Math.min(piece.length, offset + WRITE_SLICE))
-          whole.update(slice)
-          writeAllAtSync(sink.fd, slice, position + offset)
+          writeAllAtSync(sink.fd, piece.subarray(offset, Math.min(piece.length, offset + WRITE_SLICE)), position + offset)
         }
 
         store.recycle?.(piece)
@@ -338,11 +383,12 @@ export async function downloadPiecesInto(
 
     await direct?.finish()
   } catch (error) {
+    fileHash.discard()
     await direct?.abort()
     throw error
   }
 
-  const digest = whole.digest('hex')
+  const digest = await fileHash.digest()
   checkWhole(manifest, digest, what)
   return digest
 }

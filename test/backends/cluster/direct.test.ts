@@ -171,6 +171,58 @@ describe('pieces go straight between the CLI and the servers (3 servers, RF=2)',
     // turn, so every piece that server 0 shares must come from it.
     await downloadWithEachServerDown('/hinted.bin', want, [0])
   })
+
+  it("downloads byte-exact when one replica's copies are damaged: each bad copy is left out of the file's hash, the other replica's used", async () => {
+    const size = 40 * MiB + 123
+    const file = path.join(work, 'damaged.bin')
+    const want = await seededFile(file, size, 'direct-damaged')
+    const up = await cli('upload', 'damaged.bin', '/damaged.bin')
+    expect(up.code, up.stderr).to.equal(0)
+    // This file's piece hashes, from its content (pieces are named by their SHA-256).
+    const content = await fs.readFile(file)
+    const pieceSize = pieceSizeFor(size)
+    const names = new Set<string>()
+    for (let at = 0; at < size; at += pieceSize) names.add(createHash('sha256').update(content.subarray(at, at + pieceSize)).digest('hex'))
+    // Flip a byte in every copy of them server 0 holds (a blob file holds a piece's bytes as they are): same length, wrong content.
+    const blobs = path.join(cluster.dataDir, 'server0', 'blobs')
+    const sizes = new Set([pieceSize, size % pieceSize])
+    const damaged: Array<{file: string; at: number}> = []
+    for (const folder of await fs.readdir(blobs)) {
+      for (const name of await fs.readdir(path.join(blobs, folder))) {
+        const blob = path.join(blobs, folder, name)
+        if (!sizes.has((await fs.stat(blob)).size)) continue
+        const data = await fs.readFile(blob)
+        if (!names.has(createHash('sha256').update(data).digest('hex'))) continue
+        const at = data.length >> 1
+        data[at] ^= 0x5a
+        await fs.writeFile(blob, data)
+        damaged.push({file: blob, at})
+      }
+    }
+
+    // RF=2 on 3 servers: server 0 holds about two thirds of the pieces, and is asked first for a third of them.
+    expect(damaged.length, 'damaged copies').to.be.at.least(3)
+    try {
+      const down = await cli('download', '/damaged.bin', 'damaged-back.bin')
+      expect(down.code, down.stderr).to.equal(0)
+      expect(await sha256File(path.join(work, 'damaged-back.bin'))).to.equal(want)
+      // The stream path too (cat: pieces in order to stdout).
+      const cat = spawnCli(['cat', '/damaged.bin'], {env, cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
+      const catHash = createHash('sha256')
+      cat.stdout!.on('data', (chunk: Buffer) => catHash.update(chunk))
+      let catErr = ''
+      cat.stderr!.on('data', (chunk: Buffer) => (catErr += chunk.toString()))
+      const code = await new Promise<number | null>((resolve) => cat.once('close', resolve))
+      expect(code, catErr).to.equal(0)
+      expect(catHash.digest('hex')).to.equal(want)
+    } finally {
+      for (const {file: blob, at} of damaged) {
+        const data = await fs.readFile(blob)
+        data[at] ^= 0x5a
+        await fs.writeFile(blob, data)
+      }
+    }
+  })
 })
 
 describe('cluster server --fsync', function () {

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 
 import {expect} from 'chai'
 
-import {allocShared, isShared, pieceHasher} from '../../../src/backends/cluster/hasher.js'
+import {allocShared, FileHash, isShared, pieceHasher} from '../../../src/backends/cluster/hasher.js'
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
@@ -30,5 +30,57 @@ describe('piece hashing on a worker thread', () => {
     expect(before).to.equal(sha256(Buffer.alloc(1024 * 1024)))
     expect(after).to.not.equal(before)
     expect(after).to.equal(sha256(shared))
+  })
+})
+
+describe("a file's hash with its pieces' own (FileHash)", () => {
+  const pieces = [0, 1, 2, 3].map((i) => {
+    const piece = Buffer.alloc(1024 * 1024 + i * 4097)
+    for (let j = 0; j < piece.length; j++) piece[j] = (j * 13 + i) & 0xff
+    return piece
+  })
+  const whole = sha256(Buffer.concat(pieces))
+
+  for (const [where, open, onWorker] of [
+    ['on the worker (a large file)', () => FileHash.open(64 * 1024 * 1024), true],
+    ['on this thread', async () => FileHash.here(), false],
+  ] as const) {
+    it(`gives each piece's hash and the file's, in shared and plain memory, and leaves a bad copy out, ${where}`, async () => {
+      const fileHash = await open()
+      expect(fileHash.onWorker).to.equal(onWorker)
+      for (const [i, piece] of pieces.entries()) {
+        const memory = i % 2 === 0 ? allocShared(piece.length) : Buffer.alloc(piece.length)
+        piece.copy(memory)
+        if (i === 2) {
+          // A damaged copy first: its hash is not the expected one, and it is not part of the file's.
+          const bad = Buffer.from(memory)
+          bad[100] ^= 1
+          expect(await fileHash.add(bad, sha256(piece))).to.equal(sha256(bad))
+        }
+
+        expect(await fileHash.add(memory, sha256(piece))).to.equal(sha256(piece))
+      }
+
+      expect(await fileHash.digest()).to.equal(whole)
+      let error: unknown
+      await fileHash.add(pieces[0]).catch((caught: unknown) => (error = caught))
+      expect(String(error)).to.contain('already finished')
+    })
+
+    it(`takes pieces without an expected hash (an upload names them by it), ${where}`, async () => {
+      const fileHash = await open()
+      const hashes = await Promise.all(pieces.map((piece) => fileHash.add(piece)))
+      expect(hashes).to.deep.equal(pieces.map(sha256))
+      expect(await fileHash.digest()).to.equal(whole)
+    })
+  }
+
+  it('frees a discarded file hash on the worker, and keeps hashing other files', async () => {
+    const dropped = await FileHash.open(64 * 1024 * 1024)
+    await dropped.add(pieces[0])
+    dropped.discard()
+    const kept = await FileHash.open(64 * 1024 * 1024)
+    for (const piece of pieces) await kept.add(piece)
+    expect(await kept.digest()).to.equal(whole)
   })
 })
