@@ -178,8 +178,8 @@ class PieceHasher {
     return this.booted && !this.failed && this.worker !== null
   }
 
-  /** Posts a message to the running worker; resolves with its `hash` (null: it failed or stopped). */
-  request(message: Record<string, unknown>): Promise<string | null> {
+  /** Posts a message to the running worker (moving `transfer` to it); resolves with its `hash` (null: it failed or stopped). */
+  request(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<string | null> {
     const worker = this.worker
     if (!worker || this.failed) return Promise.resolve(null)
     const id = this.nextId++
@@ -187,7 +187,7 @@ class PieceHasher {
       // Referenced while a digest is awaited, so the process waits for it.
       if (this.pending.size === 0) worker.ref()
       this.pending.set(id, resolve)
-      worker.postMessage({id, ...message})
+      worker.postMessage({id, ...message}, transfer)
     })
   }
 
@@ -248,9 +248,15 @@ export class FileHash {
   async add(data: Buffer, expected?: string): Promise<string> {
     if (this.closed) throw new Error('the file hash is already finished')
     if (this.file === undefined) return this.addHere(data, expected)
-    const hash = await pieceHasher.request(
-      isShared(data) ? {buffer: data.buffer, offset: data.byteOffset, length: data.length, file: this.file, expected} : {bytes: data, file: this.file, expected},
-    )
+    let hash: string | null
+    if (isShared(data)) {
+      hash = await pieceHasher.request({buffer: data.buffer, offset: data.byteOffset, length: data.length, file: this.file, expected})
+    } else {
+      // Plain memory is copied once, exactly the piece's bytes (a view's whole buffer would be cloned), and moved over.
+      const bytes = new Uint8Array(data)
+      hash = await pieceHasher.request({bytes, file: this.file, expected}, [bytes.buffer])
+    }
+
     if (hash === null) throw new Error('the hashing worker stopped')
     return hash
   }
