@@ -14,6 +14,7 @@ import {createHash} from 'node:crypto'
 import type {Worker} from 'node:worker_threads'
 
 import {alignedBuffer} from '../../base/index.js'
+import {BufferPool} from '../../kv/resp.js'
 
 /**
  * A file's hash and its pieces' go together a slice of this size at a time
@@ -252,9 +253,19 @@ export class FileHash {
     if (isShared(data)) {
       hash = await pieceHasher.request({buffer: data.buffer, offset: data.byteOffset, length: data.length, file: this.file, expected})
     } else {
-      // Plain memory is copied once, exactly the piece's bytes (a view's whole buffer would be cloned), and moved over.
-      const bytes = new Uint8Array(data)
-      hash = await pieceHasher.request({bytes, file: this.file, expected}, [bytes.buffer])
+      // Plain memory is copied into shared memory the worker reads, reused
+      // piece after piece: a copy moved or cloned to the worker would be its
+      // garbage, which its collector lets grow (serve webdav over the
+      // cluster: 212-242 MiB of RSS against 178 MiB this way).
+      const stage = staging.take(data.length)
+      data.copy(stage)
+      try {
+        hash = isShared(stage)
+          ? await pieceHasher.request({buffer: stage.buffer, offset: stage.byteOffset, length: data.length, file: this.file, expected})
+          : await pieceHasher.request({bytes: stage, file: this.file, expected}, [stage.buffer as ArrayBuffer])
+      } finally {
+        staging.release(stage)
+      }
     }
 
     if (hash === null) throw new Error('the hashing worker stopped')
@@ -291,6 +302,13 @@ export class FileHash {
     if (this.file !== undefined) pieceHasher.tell({close: this.file})
   }
 }
+
+/**
+ * Shared buffers that pieces in plain memory (past a pool's shared memory)
+ * are copied into for the worker: at most 16 MiB out at once; past that,
+ * plain copies moved over.
+ */
+const staging = new BufferPool(0, 4, allocShared, 16 * 1024 * 1024)
 
 /** Files of at least this size wait for the worker to boot (FileHash.open). */
 const WORKER_FILE_FROM = 16 * 1024 * 1024
