@@ -14,6 +14,8 @@
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -75,6 +77,20 @@ static napi_value misalignment(napi_env env, napi_callback_info info) {
  */
 #define SEND_BUFFER (256 << 10)
 
+/*
+ * While sending, the socket holds at most this much not yet sent
+ * (TCP_NOTSENT_LOWAT; put back as it was afterwards). Without it the socket
+ * queues up to its whole send buffer; on loopback, whenever the receiver
+ * opens its window, its own acknowledgement transmits what is queued, in
+ * the receiver's time (perf of curl: 10.6% of its samples in the transmit
+ * path against 6.0% with Apache), so curl ran slower. With 64 KiB queued at
+ * most, our thread sends as room appears. curl -o FILE, 6 rounds each,
+ * medians: 1,767-1,775 MB/s against 1,347-1,367 without (Apache 1,456-1,532
+ * in the same runs); 32 KiB 1,677, 128 KiB 1,614, 256 KiB and 1 MiB no
+ * better than without; into /dev/null 3,238 against 2,069 (Apache 2,646).
+ */
+#define SEND_NOTSENT_LOWAT (64 << 10)
+
 typedef struct {
   int sock;           /* our dup of the socket; closed in send_complete */
   int done;           /* set in send_complete: abortSend() does nothing after */
@@ -114,6 +130,12 @@ static void send_execute(napi_env env, void *data) {
     job->error = ENOMEM;
     return;
   }
+#ifdef TCP_NOTSENT_LOWAT
+  int lowat = SEND_NOTSENT_LOWAT, before = 0;
+  socklen_t length = sizeof before;
+  int restore = getsockopt(job->control->sock, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &before, &length) == 0 &&
+                setsockopt(job->control->sock, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat) == 0;
+#endif
   while (job->sent < job->length && job->error == 0) {
     if (__atomic_load_n(&job->control->aborted, __ATOMIC_ACQUIRE)) {
       job->error = ECANCELED;
@@ -144,6 +166,10 @@ static void send_execute(napi_env env, void *data) {
     }
   }
   free(buffer);
+#ifdef TCP_NOTSENT_LOWAT
+  /* The connection goes on (keep-alive) with Node writing to it as before. */
+  if (restore) setsockopt(job->control->sock, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &before, sizeof before);
+#endif
   /* abortSend() shuts the socket down: what that made fail is the abort. */
   if (job->error != 0 && __atomic_load_n(&job->control->aborted, __ATOMIC_ACQUIRE)) job->error = ECANCELED;
 }
