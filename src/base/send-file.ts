@@ -43,11 +43,13 @@ export function fileRegionOf(stream: Readable): FileRegion | undefined {
 }
 
 /**
- * Each send holds one thread of libuv's pool (sized in bin/run.js) for as
- * long as its client takes; past this many at once, the others stream, so
- * file reads always find a thread.
+ * Each send holds one thread of libuv's pool for as long as its client
+ * takes; past this many at once, the others stream, so that file reads and
+ * LevelDB always find threads: a third of the pool, at most 4 (bin/run.js
+ * makes the pool 12 unless UV_THREADPOOL_SIZE says otherwise; libuv's
+ * default is 4, which allows 1).
  */
-export const MAX_SENDS = 4
+export const MAX_SENDS = Math.max(1, Math.min(4, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 3)))
 let sending = 0
 
 /** The descriptor of a plain TCP socket; none for TLS (its bytes must be encrypted by Node) or a socket without one. */
