@@ -116,30 +116,36 @@ export async function uploadPieces(
     }
   }
 
-  for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize, pool)) {
-    if (failure) break
-    // The piece's hash and the file's, in order, on the worker (FileHash).
-    const index = pieces.push('') - 1
-    const hashing = fileHash.add(piece)
-    size += piece.length
-    const task: Promise<void> = hashing
-      .then((hash) => {
-        pieces[index] = hash
-        return sendPiece(hash, piece)
-      })
-      .then(() => {
-        pool.release(piece)
-        recycle(piece)
-      })
-      .catch((error: unknown) => {
-        failure ??= error
-      })
-      .finally(() => {
-        inFlight.delete(task)
-        options.onProgress?.(size)
-      })
-    inFlight.add(task)
-    if (inFlight.size >= PIECES_IN_FLIGHT) await Promise.race(inFlight)
+  try {
+    for await (const piece of cutPieces(source as AsyncIterable<Buffer>, pieceSize, pool)) {
+      if (failure) break
+      // The piece's hash and the file's, in order, on the worker (FileHash).
+      const index = pieces.push('') - 1
+      const hashing = fileHash.add(piece)
+      size += piece.length
+      const task: Promise<void> = hashing
+        .then((hash) => {
+          pieces[index] = hash
+          return sendPiece(hash, piece)
+        })
+        .then(() => {
+          pool.release(piece)
+          recycle(piece)
+        })
+        .catch((error: unknown) => {
+          failure ??= error
+        })
+        .finally(() => {
+          inFlight.delete(task)
+          options.onProgress?.(size)
+        })
+      inFlight.add(task)
+      if (inFlight.size >= PIECES_IN_FLIGHT) await Promise.race(inFlight)
+    }
+  } catch (error) {
+    // The source failed: the worker's state for this file goes (the pieces in flight are hashed first, in order).
+    fileHash.discard()
+    throw error
   }
 
   await Promise.all(inFlight)
