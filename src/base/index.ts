@@ -4,7 +4,7 @@
  * clean-up of partial files and remote uploads on SIGINT/SIGTERM, the
  * bounded worker pool, file writes in system calls of at most 64 KiB,
  * dropping read files from the page cache, direct (O_DIRECT) writes, and
- * files sent to sockets with sendfile(2).
+ * files sent to sockets from a pool thread.
  */
 export * from './errors.js'
 export {cleanUpOnInterrupt, interrupted, trackAbort, trackPartial} from './interrupt.js'

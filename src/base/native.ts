@@ -11,7 +11,7 @@ export interface NativeAddon {
   drop(fd: number, offset: number, length: number): number
   /** The address of the buffer's first byte modulo 4096. */
   misalignment(buffer: Buffer): number
-  /** sendfile(2) of a file region to a socket on a pool thread; see native.c and send-file.ts. Absent from an addon built before it. */
+  /** A file region sent to a socket from a pool thread (pread and send); see native.c and send-file.ts. Absent from an addon built before it. */
   sendFile?(socketFd: number, fileFd: number, offset: number, length: number, idleMs: number, callback: (errno: number, sent: number) => void): unknown
   /** Stops a sendFile() in progress (it then reports ECANCELED). */
   abortSend(control: unknown): void

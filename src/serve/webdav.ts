@@ -441,7 +441,7 @@ export class WebDavServer {
     const whole = status === 200
     const source = await adapter.openRead(path, ranged ? {entry, range: {offset: start, count: end - start + 1}} : {entry, recycled: whole, chunkBytes: GET_CHUNK_BYTES})
     res.writeHead(status, headers)
-    // A local file on a plain TCP socket: the kernel sends it (sendfile), as Apache does.
+    // A local file on a plain TCP socket: a pool thread reads and sends it, as Apache's workers do (base/send-file.ts).
     const region = whole || ranged ? fileRegionOf(source) : undefined
     if (region && canSendFile(res.socket)) {
       res.flushHeaders()

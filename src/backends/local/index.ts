@@ -177,7 +177,7 @@ export class LocalBackend implements StorageAdapter {
     // sixteenth of the default's system calls and stream events.
     // (file-reader.js, with the pool it shares with the cluster's code, loads only then.)
     // Each stream is marked with the file region it would read, so that a
-    // server may send that region with sendfile(2) instead (base/send-file.ts).
+    // server may have that region sent from a pool thread instead (base/send-file.ts).
     const size = entry.size ?? 0
     if (!range && options.recycled) {
       const chunks = new (await import('./file-reader.js')).FileChunks(handle, size, options.chunkBytes, options.dropBehind)
