@@ -107,11 +107,11 @@ class PieceHasher {
     this.starting ??= import('node:worker_threads').then(
       ({Worker}) => {
         const worker = new Worker(WORKER_SOURCE, {eval: true})
-        // Idle between transfers, it must not keep the process alive.
-        worker.unref()
         worker.on('message', ({id, hash, ready}: {id: number; hash: string | null; ready?: boolean}) => {
           if (ready) {
             this.booted = true
+            // ready() referenced it while its callers waited.
+            if (this.pending.size === 0) worker.unref()
             for (const waiter of this.bootWaiters.splice(0)) waiter(true)
             return
           }
@@ -130,6 +130,11 @@ class PieceHasher {
         }
         worker.on('error', fail)
         worker.on('exit', fail)
+        // Idle between transfers, it must not keep the process alive. After
+        // the listeners: adding a 'message' listener to an unreferenced
+        // worker references it again (Node 20), and a process that had only
+        // warmed the hasher never exited.
+        worker.unref()
         this.worker = worker
         return worker
       },
@@ -153,8 +158,12 @@ class PieceHasher {
   /** Starts the worker if needed; resolves true once it runs, false if it cannot. */
   async ready(): Promise<boolean> {
     if (this.booted || this.failed) return this.booted && !this.failed
-    this.warm()
-    return new Promise((resolve) => this.bootWaiters.push(resolve))
+    const booted = new Promise<boolean>((resolve) => this.bootWaiters.push(resolve))
+    // Someone waits for the boot: the process stays alive until it ends (warm() alone does not hold it).
+    void this.start().then((worker) => {
+      if (worker && !this.booted && this.bootWaiters.length > 0) worker.ref()
+    })
+    return booted
   }
 
   /**

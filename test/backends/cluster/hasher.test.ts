@@ -1,4 +1,9 @@
+import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {expect} from 'chai'
 
@@ -30,6 +35,29 @@ describe('piece hashing on a worker thread', () => {
     expect(before).to.equal(sha256(Buffer.alloc(1024 * 1024)))
     expect(after).to.not.equal(before)
     expect(after).to.equal(sha256(shared))
+  })
+
+  it('neither keeps a process alive once idle nor lets it exit while it waits for the boot', async () => {
+    const hasher = fileURLToPath(new URL('../../../src/backends/cluster/hasher.ts', import.meta.url))
+    // Exits by itself within the timeout only if the idle worker is unreferenced;
+    // prints "true" only if the process lived until the boot ended.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hasher-exit-'))
+    let scripts = 0
+    const run = (code: string) =>
+      new Promise<{code: number | null; out: string}>((resolve) => {
+        const script = path.join(dir, `script${scripts++}.mjs`)
+        writeFileSync(script, code)
+        const child = execFile(process.execPath, ['--import', 'tsx', script], {timeout: 10_000}, (_error, out) => resolve({code: child.exitCode, out}))
+      })
+    const waited = await run(`import {pieceHasher} from ${JSON.stringify(hasher)}; console.log(await pieceHasher.ready())`)
+    expect(waited).to.deep.equal({code: 0, out: 'true\n'})
+    const warmed = await run(`import {pieceHasher} from ${JSON.stringify(hasher)}; pieceHasher.warm()`)
+    expect(warmed).to.deep.equal({code: 0, out: ''})
+    const hashed = await run(
+      `import {allocShared, pieceHasher} from ${JSON.stringify(hasher)}; await pieceHasher.ready(); console.log((await pieceHasher.hash(allocShared(3))).slice(0, 8), pieceHasher.onWorker)`,
+    )
+    expect(hashed).to.deep.equal({code: 0, out: `${sha256(Buffer.alloc(3)).slice(0, 8)} 1\n`})
+    rmSync(dir, {recursive: true, force: true})
   })
 })
 
