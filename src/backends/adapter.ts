@@ -224,6 +224,18 @@ export interface StorageAdapter {
   readsInto?(entry: Entry): boolean
 
   /**
+   * The whole content of a small file (at most WHOLE_FILE_BYTES, as `entry`
+   * says), read at once without a stream; undefined when the file is no
+   * longer that small (the caller then opens it with `openRead`). A tree of
+   * small files is then copied without two streams and a dozen thread-pool
+   * round trips per file.
+   */
+  readWhole?(path: string, entry: Entry): Promise<Buffer | undefined>
+
+  /** Stores a small file given whole, as `write` does with a stream (whole or not at all; `expect` checked). */
+  writeWhole?(path: string, data: Buffer, options?: WriteOptions): Promise<Entry>
+
+  /**
    * Stores a file that `fill` writes at positions into a temporary file
    * (the local backend), then checks `expect` against the digests `fill`
    * returns and moves it into place as `write` does.
@@ -294,3 +306,6 @@ export interface BackendSettings {
 }
 
 export type BackendFactory = (settings: BackendSettings) => Promise<StorageAdapter>
+
+/** Files up to this size may be moved whole (StorageAdapter.readWhole/writeWhole). */
+export const WHOLE_FILE_BYTES = 64 * 1024

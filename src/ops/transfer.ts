@@ -1,7 +1,7 @@
-import {pipeline, Transform, type Readable} from 'node:stream'
+import {pipeline, Readable, Transform} from 'node:stream'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {Entry, Prepared} from '../backends/adapter.js'
+import {WHOLE_FILE_BYTES, type Entry, type Prepared} from '../backends/adapter.js'
 import {addContext, DiskError, IntegrityError, NotFoundError, prefetch, readAhead, runPool, TemporaryError, UsageError} from '../base/index.js'
 import {isSelfVerifying, markSelfVerifying} from '../backends/hashing.js'
 import {isWithin, joinPath, parentOf} from '../backends/remote-path.js'
@@ -230,20 +230,23 @@ async function copyFile(
     let input: Readable | undefined
     try {
       const ahead = attempt === 0 ? prepared : {}
-      const counter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          moved += chunk.length
-          progress.advance(chunk.length)
-          callback(null, chunk)
-        },
-      })
-      if (received) counter.once('end', received)
       const writeOptions = {
         size: source.size ?? undefined,
         overwrite: options.overwrite,
         expect: {md5: source.md5, sha256: source.sha256},
         prepared: ahead.write,
       }
+      // A small file moves as one buffer: no streams, and the local backend's
+      // synchronous calls instead of a dozen thread-pool round trips.
+      const whole = src.adapter.readWhole && source.size !== null && source.size <= WHOLE_FILE_BYTES ? await src.adapter.readWhole(src.path, source) : undefined
+      if (whole) {
+        moved = whole.length
+        progress.advance(whole.length)
+        received?.()
+        if (dst.adapter.writeWhole) return await dst.adapter.writeWhole(final, whole, writeOptions)
+        return await dst.adapter.write(final, Readable.from(whole.length > 0 ? [whole] : [], {objectMode: false}), writeOptions)
+      }
+
       if (dst.adapter.writeFrom && src.adapter.readInto && src.adapter.readsInto?.(source)) {
         // Parallel ranged reads written at their positions into the destination's temporary file.
         const reader = src.adapter
@@ -263,6 +266,15 @@ async function copyFile(
           writeOptions,
         )
       }
+
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          moved += chunk.length
+          progress.advance(chunk.length)
+          callback(null, chunk)
+        },
+      })
+      if (received) counter.once('end', received)
 
       const opening = src.adapter.openRead(src.path, {entry: source, prepared: ahead.read, recycled: dst.adapter.recyclesChunks === true, dropBehind: true})
       if (ahead.read) {

@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -43,6 +44,23 @@ describe('local backend: a source that fails at once', () => {
       }
 
       expect(await fs.readdir(root)).to.deep.equal([])
+    } finally {
+      await fs.rm(root, {recursive: true, force: true})
+    }
+  })
+})
+
+describe('local backend: small files read whole', () => {
+  it('leaves a FIFO to the stream path, without blocking on it', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-local-fifo-'))
+    try {
+      execFileSync('mkfifo', [path.join(root, 'pipe')])
+      const adapter = new LocalBackend(root)
+      const entry = await adapter.stat('/pipe')
+      // Listed as a file of size 0, like any FIFO.
+      expect(entry).to.include({type: 'file', size: 0})
+      // A blocking open or read here would hang this test (no writer ever comes).
+      expect(await adapter.readWhole('/pipe', entry)).to.equal(undefined)
     } finally {
       await fs.rm(root, {recursive: true, force: true})
     }

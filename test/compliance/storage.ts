@@ -5,8 +5,8 @@ import {createHash, randomBytes} from 'node:crypto'
 import {Readable} from 'node:stream'
 import {text} from 'node:stream/consumers'
 
-import type {Entry, StorageAdapter} from '../../src/backends/adapter.js'
-import {ConflictError, NotFoundError, UsageError} from '../../src/base/index.js'
+import {WHOLE_FILE_BYTES, type Entry, type StorageAdapter} from '../../src/backends/adapter.js'
+import {ConflictError, IntegrityError, NotFoundError, UsageError} from '../../src/base/index.js'
 
 export interface ComplianceSetup {
   adapter: StorageAdapter
@@ -119,6 +119,50 @@ export function describeStorageCompliance(
       }
 
       expect((await readAll(adapter, `${base}/hello.txt`)).toString()).to.equal(content)
+    })
+
+    it('writes small files given whole (writeWhole) as write does, where the backend can', async function () {
+      if (!adapter.writeWhole) this.skip()
+      const writeWhole = adapter.writeWhole.bind(adapter)
+      const small = randomBytes(WHOLE_FILE_BYTES)
+      const written = await writeWhole(`${base}/small.bin`, small)
+      expect(written).to.include({name: 'small.bin', path: `${base}/small.bin`, type: 'file', size: small.length})
+      expect((await readAll(adapter, `${base}/small.bin`)).equals(small)).to.equal(true)
+      await writeWhole(`${base}/empty`, Buffer.alloc(0))
+      expect((await adapter.stat(`${base}/empty`)).size).to.equal(0)
+      // Refused without overwrite, replaced with it.
+      expect(await rejection(writeWhole(`${base}/small.bin`, Buffer.from('other')))).to.be.instanceOf(ConflictError)
+      expect((await readAll(adapter, `${base}/small.bin`)).equals(small)).to.equal(true)
+      await writeWhole(`${base}/small.bin`, Buffer.from('other'), {overwrite: true})
+      expect((await readAll(adapter, `${base}/small.bin`)).toString()).to.equal('other')
+      // A content that is not what the source said is refused, and nothing is left.
+      const wrong = await rejection(writeWhole(`${base}/wrong.bin`, Buffer.from('abc'), {expect: {sha256: createHash('sha256').update('abd').digest('hex')}}))
+      expect(wrong).to.be.instanceOf(IntegrityError)
+      expect(await rejection(adapter.stat(`${base}/wrong.bin`))).to.be.instanceOf(NotFoundError)
+      await writeWhole(`${base}/right.bin`, Buffer.from('abc'), {expect: {md5: createHash('md5').update('abc').digest('hex')}})
+      if (!options.implicitParents) {
+        const missing = await rejection(writeWhole(`${base}/missing/child.bin`, Buffer.from('x')))
+        expect(missing).to.be.instanceOf(NotFoundError)
+        expect((missing as NotFoundError).kind).to.equal('dir')
+      }
+      // Nothing but the files themselves (no temporary files) in the listing.
+      expect((await collectList(adapter, base)).map((entry) => entry.name)).to.deep.equal(['empty', 'right.bin', 'small.bin'])
+    })
+
+    it('reads small files whole (readWhole), and declines one larger than listed, where the backend can', async function () {
+      if (!adapter.readWhole) this.skip()
+      const readWhole = adapter.readWhole.bind(adapter)
+      const data = randomBytes(1000)
+      const entry = await put(adapter, `${base}/r.bin`, data)
+      expect((await readWhole(`${base}/r.bin`, entry))?.equals(data)).to.equal(true)
+      // Listed smaller than it now is (it grew): the caller must stream it.
+      expect(await readWhole(`${base}/r.bin`, {...entry, size: 999})).to.equal(undefined)
+      // Listed larger than WHOLE_FILE_BYTES: not read whole.
+      expect(await readWhole(`${base}/r.bin`, {...entry, size: WHOLE_FILE_BYTES + 1})).to.equal(undefined)
+      const empty = await put(adapter, `${base}/e`, Buffer.alloc(0))
+      expect((await readWhole(`${base}/e`, empty))?.length).to.equal(0)
+      const gone = await rejection(readWhole(`${base}/gone`, {...entry, path: `${base}/gone`, name: 'gone'}))
+      expect(gone).to.be.instanceOf(NotFoundError)
     })
 
     it('stores binary and empty files byte for byte', async () => {

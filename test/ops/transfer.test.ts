@@ -7,7 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import nock from 'nock'
 
-import type {Entry, Prepared, ReadOptions} from '../../src/backends/adapter.js'
+import {WHOLE_FILE_BYTES, type Entry, type Prepared, type ReadOptions, type StorageAdapter} from '../../src/backends/adapter.js'
 import {NotFoundError} from '../../src/base/index.js'
 import {LocalBackend} from '../../src/backends/local/index.js'
 import {YandexBackend} from '../../src/backends/yandex/index.js'
@@ -76,5 +76,62 @@ describe('tree transfers with links resolved ahead', function () {
     expect(await fs.readFile(path.join(work, 'out/tree/f2.txt'), 'utf8')).to.equal('precious')
     expect((await fs.readdir(path.join(work, 'out/tree'))).sort()).to.deep.equal(['f0.txt', 'f1.txt', 'f2.txt', 'f3.txt', 'f4.txt', 'f5.txt'])
     expect(await fs.readFile(path.join(work, 'out/tree/f3.txt'), 'utf8')).to.equal('file 3')
+  })
+})
+
+describe('small files moved whole (readWhole/writeWhole)', function () {
+  this.timeout(20_000)
+  const sizes = [0, 1, WHOLE_FILE_BYTES - 1, WHOLE_FILE_BYTES, WHOLE_FILE_BYTES + 1, 300_000]
+  let work: string
+
+  beforeEach(async () => {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'disk-client-whole-'))
+    await fs.mkdir(path.join(work, 'src/sub'), {recursive: true})
+    for (const size of sizes) {
+      const data = Buffer.alloc(size)
+      for (let i = 0; i < size; i++) data[i] = (i * 7 + size) & 0xff
+      await fs.writeFile(path.join(work, 'src/sub', `f${size}`), data)
+    }
+  })
+
+  afterEach(() => fs.rm(work, {recursive: true, force: true}))
+
+  const copyTree = (from: StorageAdapter, to: StorageAdapter) =>
+    transfer({adapter: from, backend: 'host', path: '/src'}, {adapter: to, backend: 'host', path: '/out'}, 'copy', {retries: 1, retryBaseMs: 1})
+
+  async function expectSameTree(): Promise<void> {
+    for (const size of sizes) {
+      const copied = await fs.readFile(path.join(work, 'out/sub', `f${size}`))
+      expect(copied.equals(await fs.readFile(path.join(work, 'src/sub', `f${size}`))), `f${size}`).to.equal(true)
+    }
+    expect((await fs.readdir(path.join(work, 'out/sub'))).sort()).to.deep.equal(sizes.map((size) => `f${size}`).sort())
+  }
+
+  it('copies files on both sides of the size limit byte-exact, with no temporary file left', async () => {
+    // Two backends over the same folder: a copy within one backend would be its server-side copy.
+    const result = await copyTree(new LocalBackend(work), new LocalBackend(work))
+    expect(result).to.include({files: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0)})
+    await expectSameTree()
+  })
+
+  it('streams into a destination that cannot take a file whole', async () => {
+    const streamOnly: StorageAdapter = new LocalBackend(work)
+    Object.defineProperty(streamOnly, 'writeWhole', {value: undefined})
+    expect(streamOnly.writeWhole).to.equal(undefined)
+    await copyTree(new LocalBackend(work), streamOnly)
+    await expectSameTree()
+  })
+
+  it('streams a file that grew after it was listed, and copies what it holds now', async () => {
+    class Growing extends LocalBackend {
+      override async readWhole(file: string, entry: Entry): Promise<Buffer | undefined> {
+        if (file === '/src/sub/f1') await fs.appendFile(path.join(work, 'src/sub/f1'), Buffer.alloc(100_000, 9))
+        return super.readWhole(file, entry)
+      }
+    }
+    await copyTree(new Growing(work), new LocalBackend(work))
+    const grown = await fs.readFile(path.join(work, 'out/sub/f1'))
+    expect(grown.length).to.equal(100_001)
+    expect(grown.equals(await fs.readFile(path.join(work, 'src/sub/f1')))).to.equal(true)
   })
 })

@@ -1,12 +1,12 @@
-import {randomBytes} from 'node:crypto'
-import {createReadStream, createWriteStream, statSync, type Stats} from 'node:fs'
+import {createHash, randomBytes} from 'node:crypto'
+import {closeSync, constants, createReadStream, createWriteStream, fstatSync, fsync, linkSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats} from 'node:fs'
 import type {Writable} from 'node:stream'
 import fs, {type FileHandle} from 'node:fs/promises'
 import nodePath from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import type {About, BackendFactory, Entry, FileSink, HashName, ReadOptions, RemoveOptions, StorageAdapter, TransferOptions, WriteOptions} from '../adapter.js'
+import {WHOLE_FILE_BYTES, type About, type BackendFactory, type Entry, type FileSink, type HashName, type ReadOptions, type RemoveOptions, type StorageAdapter, type TransferOptions, type WriteOptions} from '../adapter.js'
 import {ConflictError, NotFoundError, UsageError} from '../errors.js'
 import {mapFsError} from '../fs-errors.js'
 import {HashingStream, isSelfVerifying, namesIn, verifyDigests} from '../hashing.js'
@@ -17,6 +17,9 @@ import {BackgroundFlush, FileWriter} from './file-writer.js'
 
 /** Entries stat'ed between two turns of the event loop while listing. */
 const STAT_BATCH = 256
+
+let tempPrefix: string | undefined
+let tempCounter = 0
 
 /** Temporary files of writes in progress; hidden from listings. */
 const PARTIAL = /^\.disk-client-[0-9a-f]+\.partial$/
@@ -198,17 +201,37 @@ export class LocalBackend implements StorageAdapter {
     return markFileRegion(stream, {fd: handle.fd, offset: range.offset, length: range.count ?? Math.max(0, size - range.offset)})
   }
 
+  /** prepareDestination() with synchronous stats (writeWhole). */
+  private prepareDestinationSync(path: string, overwrite: boolean, what: string): void {
+    let parent: Stats | undefined
+    let existing: Stats | undefined
+    try {
+      parent = statSync(this.real(parentOf(path)))
+    } catch (error) {
+      throw mapFsError(error, `${what}: parent directory ${parentOf(path)}`, 'dir')
+    }
+    try {
+      existing = statSync(this.real(path), {throwIfNoEntry: false})
+    } catch {
+      existing = undefined
+    }
+    this.checkDestination(path, parent, existing, overwrite, what)
+  }
+
+  private checkDestination(path: string, parent: Stats, existing: Stats | undefined, overwrite: boolean, what: string): void {
+    if (!parent.isDirectory()) throw new NotFoundError(`${what}: ${parentOf(path)} is not a directory`, 'dir')
+    if (existing?.isDirectory()) throw new ConflictError(`${what}: ${path} is an existing directory`, 'is-directory')
+    if (existing && !overwrite) {
+      throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
+    }
+  }
+
   /** Checks that the parent is a directory and the destination may be written. */
   private async prepareDestination(path: string, overwrite: boolean, what: string): Promise<void> {
     const parent = await fs.stat(this.real(parentOf(path))).catch((error) => {
       throw mapFsError(error, `${what}: parent directory ${parentOf(path)}`, 'dir')
     })
-    if (!parent.isDirectory()) throw new NotFoundError(`${what}: ${parentOf(path)} is not a directory`, 'dir')
-    const existing = await fs.stat(this.real(path)).catch(() => undefined)
-    if (existing?.isDirectory()) throw new ConflictError(`${what}: ${path} is an existing directory`, 'is-directory')
-    if (existing && !overwrite) {
-      throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
-    }
+    this.checkDestination(path, parent, await fs.stat(this.real(path)).catch(() => undefined), overwrite, what)
   }
 
   /** Moves a finished temporary file into place: rename to replace, link to refuse an existing file atomically. */
@@ -227,7 +250,88 @@ export class LocalBackend implements StorageAdapter {
   }
 
   private tempPath(path: string): string {
-    return nodePath.join(this.real(parentOf(path)), `.disk-client-${randomBytes(6).toString('hex')}.partial`)
+    // A random part per process and a counter: unique, and no call into the
+    // random generator per file (a tree of small files made one per file).
+    tempPrefix ??= randomBytes(6).toString('hex')
+    return nodePath.join(this.real(parentOf(path)), `.disk-client-${tempPrefix}${(tempCounter++).toString(16).padStart(4, '0')}.partial`)
+  }
+
+  /**
+   * A small file read whole with synchronous calls, as the listing stats:
+   * for a file of at most WHOLE_FILE_BYTES, the open, read and close cost
+   * less than the thread-pool round trips and the stream around them.
+   * Reads one byte more than listed, to see a file that grew since
+   * (undefined: the caller streams it instead).
+   */
+  async readWhole(path: string, entry: Entry): Promise<Buffer | undefined> {
+    const size = entry.size
+    if (entry.type !== 'file' || size === null || size > WHOLE_FILE_BYTES) return undefined
+    let fd: number
+    try {
+      // Only a regular file: a FIFO or device (listed as a file) is streamed,
+      // and opening one here would block the event loop until a writer
+      // comes, or take a reader from under one. Non-blocking, in case one
+      // replaces the file between the two calls.
+      if (!statSync(this.real(path)).isFile()) return undefined
+      fd = openSync(this.real(path), constants.O_RDONLY | constants.O_NONBLOCK)
+    } catch (error) {
+      throw mapFsError(error, `cannot open ${path}`)
+    }
+    try {
+      const data = Buffer.allocUnsafe(size + 1)
+      let length = 0
+      while (length <= size) {
+        const read = readSync(fd, data, length, size + 1 - length, null)
+        if (read === 0) break
+        length += read
+      }
+      return length > size ? undefined : data.subarray(0, length)
+    } catch (error) {
+      throw mapFsError(error, `cannot read ${path}`)
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  /**
+   * write() for a small file given whole: the temporary file is created,
+   * written and closed with synchronous calls (page-cache work), its fsync
+   * alone goes to the thread pool, and it is moved into place as write()
+   * does. The entry is the temporary file's own stat (same inode).
+   */
+  async writeWhole(path: string, data: Buffer, options: WriteOptions = {}): Promise<Entry> {
+    const what = `cannot write ${path}`
+    const names = namesIn(options.expect)
+    if (names.length > 0) verifyDigests(what, Object.fromEntries(names.map((name) => [name, createHash(name).update(data).digest('hex')])), options.expect)
+    this.prepareDestinationSync(path, Boolean(options.overwrite), what)
+    const temp = this.tempPath(path)
+    const untrack = trackPartial(temp)
+    let fd = -1
+    let stats: Stats
+    try {
+      fd = openSync(temp, 'wx', 0o644)
+      for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written)
+      const open = fd
+      await new Promise<void>((resolve, reject) => fsync(open, (error) => (error ? reject(error) : resolve())))
+      stats = fstatSync(fd)
+      closeSync(fd)
+      fd = -1
+      if (options.overwrite) {
+        renameSync(temp, this.real(path))
+      } else {
+        linkSync(temp, this.real(path))
+        unlinkSync(temp)
+      }
+    } catch (error) {
+      if (fd >= 0) closeSync(fd)
+      rmSync(temp, {force: true})
+      throw mapFsError(error, what)
+    } finally {
+      untrack()
+    }
+
+    options.onProgress?.(data.length)
+    return this.toEntry(path, stats)
   }
 
   async write(path: string, source: Readable, options: WriteOptions = {}): Promise<Entry> {
