@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {closeSync, constants, createReadStream, createWriteStream, fstatSync, fsync, linkSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats} from 'node:fs'
+import {closeSync, constants, createReadStream, createWriteStream, fstatSync, fsync, open, openSync, readSync, rmSync, statSync, writeSync, type Stats} from 'node:fs'
 import type {Writable} from 'node:stream'
 import fs, {type FileHandle} from 'node:fs/promises'
 import nodePath from 'node:path'
@@ -201,37 +201,17 @@ export class LocalBackend implements StorageAdapter {
     return markFileRegion(stream, {fd: handle.fd, offset: range.offset, length: range.count ?? Math.max(0, size - range.offset)})
   }
 
-  /** prepareDestination() with synchronous stats (writeWhole). */
-  private prepareDestinationSync(path: string, overwrite: boolean, what: string): void {
-    let parent: Stats | undefined
-    let existing: Stats | undefined
-    try {
-      parent = statSync(this.real(parentOf(path)))
-    } catch (error) {
-      throw mapFsError(error, `${what}: parent directory ${parentOf(path)}`, 'dir')
-    }
-    try {
-      existing = statSync(this.real(path), {throwIfNoEntry: false})
-    } catch {
-      existing = undefined
-    }
-    this.checkDestination(path, parent, existing, overwrite, what)
-  }
-
-  private checkDestination(path: string, parent: Stats, existing: Stats | undefined, overwrite: boolean, what: string): void {
-    if (!parent.isDirectory()) throw new NotFoundError(`${what}: ${parentOf(path)} is not a directory`, 'dir')
-    if (existing?.isDirectory()) throw new ConflictError(`${what}: ${path} is an existing directory`, 'is-directory')
-    if (existing && !overwrite) {
-      throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
-    }
-  }
-
   /** Checks that the parent is a directory and the destination may be written. */
   private async prepareDestination(path: string, overwrite: boolean, what: string): Promise<void> {
     const parent = await fs.stat(this.real(parentOf(path))).catch((error) => {
       throw mapFsError(error, `${what}: parent directory ${parentOf(path)}`, 'dir')
     })
-    this.checkDestination(path, parent, await fs.stat(this.real(path)).catch(() => undefined), overwrite, what)
+    if (!parent.isDirectory()) throw new NotFoundError(`${what}: ${parentOf(path)} is not a directory`, 'dir')
+    const existing = await fs.stat(this.real(path)).catch(() => undefined)
+    if (existing?.isDirectory()) throw new ConflictError(`${what}: ${path} is an existing directory`, 'is-directory')
+    if (existing && !overwrite) {
+      throw new ConflictError(`${what}: destination already exists`, 'exists', {hint: 'use --overwrite'})
+    }
   }
 
   /** Moves a finished temporary file into place: rename to replace, link to refuse an existing file atomically. */
@@ -294,42 +274,40 @@ export class LocalBackend implements StorageAdapter {
   }
 
   /**
-   * write() for a small file given whole: the temporary file is created,
-   * written and closed with synchronous calls (page-cache work), its fsync
-   * alone goes to the thread pool, and it is moved into place as write()
-   * does. The entry is the temporary file's own stat (same inode).
+   * write() for a small file given whole, without a stream: the bytes go
+   * into the temporary file with one synchronous write (page-cache work)
+   * and it is closed the same way. What touches the destination's
+   * directory (its checks, creating the file, moving it into place) and
+   * the fsync stay on the thread pool: while other files of the directory
+   * are created and fsync'd, a synchronous create or stat there waited on
+   * them and blocked the event loop for about half a millisecond a file.
+   * The entry is the temporary file's own stat (same inode).
    */
   async writeWhole(path: string, data: Buffer, options: WriteOptions = {}): Promise<Entry> {
     const what = `cannot write ${path}`
     const names = namesIn(options.expect)
     if (names.length > 0) verifyDigests(what, Object.fromEntries(names.map((name) => [name, createHash(name).update(data).digest('hex')])), options.expect)
-    this.prepareDestinationSync(path, Boolean(options.overwrite), what)
+    await this.prepareDestination(path, Boolean(options.overwrite), what)
     const temp = this.tempPath(path)
     const untrack = trackPartial(temp)
     let fd = -1
     let stats: Stats
     try {
-      fd = openSync(temp, 'wx', 0o644)
+      fd = await new Promise<number>((resolve, reject) => open(temp, 'wx', 0o644, (error, opened) => (error ? reject(error) : resolve(opened))))
       for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written)
-      const open = fd
-      await new Promise<void>((resolve, reject) => fsync(open, (error) => (error ? reject(error) : resolve())))
+      const opened = fd
+      await new Promise<void>((resolve, reject) => fsync(opened, (error) => (error ? reject(error) : resolve())))
       stats = fstatSync(fd)
       closeSync(fd)
       fd = -1
-      if (options.overwrite) {
-        renameSync(temp, this.real(path))
-      } else {
-        linkSync(temp, this.real(path))
-        unlinkSync(temp)
-      }
     } catch (error) {
       if (fd >= 0) closeSync(fd)
       rmSync(temp, {force: true})
-      throw mapFsError(error, what)
-    } finally {
       untrack()
+      throw mapFsError(error, what)
     }
 
+    await this.commit(temp, path, Boolean(options.overwrite), what).finally(untrack)
     options.onProgress?.(data.length)
     return this.toEntry(path, stats)
   }
