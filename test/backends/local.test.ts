@@ -20,7 +20,7 @@ describeStorageCompliance('local', async () => {
     log: () => {},
   })
   return {adapter, teardown: () => fs.rm(root, {recursive: true, force: true})}
-})
+}, {whole: true})
 
 describe('local backend: a source that fails at once', () => {
   it('leaves no temporary file behind a failed write or copy', async () => {
