@@ -3,6 +3,8 @@
 // redis-server started here, in the same run, three runs each alternating
 // (best of three for every contender); prints both and the ratios,
 // and the CPU per request of the router and each server (Linux /proc).
+// Then the floor: the same runs through a skeleton of DESIGN §5's topology
+// (bench/lib/kv-skeleton.ts), what any Node router and replicas reach here.
 // Never fails on a number. Loopback only.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -119,6 +121,46 @@ function stop(child: ChildProcess | undefined): Promise<void> {
   })
 }
 
+/** Starts `node bench/lib/kv-skeleton.ts ...args` and resolves once it listens. */
+function startSkeleton(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'lib', 'kv-skeleton.ts'), ...args], {cwd: root, stdio: ['ignore', 'pipe', 'inherit']})
+  return new Promise((resolve, reject) => {
+    createInterface({input: child.stdout!}).on('line', (line) => line === 'ready' && resolve(child))
+    child.once('exit', (code) => reject(new Error(`kv-skeleton ${args[0]} exited ${code}`)))
+  })
+}
+
+/**
+ * The floor (bench/lib/kv-skeleton.ts): a router and two replicas in Node
+ * with DESIGN §5's topology and none of its semantics, SET acknowledged at the
+ * first replica; `mode` is where the replicas keep SETs (LevelDB, or memory).
+ * ROUNDS runs alternating with redis-server; prints best of each and the ratio.
+ */
+async function skeletonRow(redisPort: number, mode: 'level' | 'memory', dir: string): Promise<void> {
+  const children: ChildProcess[] = []
+  try {
+    const replicaPorts = [await freePort(), await freePort()]
+    for (const [i, port] of replicaPorts.entries()) children.push(await startSkeleton(['replica', String(port), mode, path.join(dir, `skeleton-${mode}-${i}`)]))
+    const routerPort = await freePort()
+    children.push(await startSkeleton(['router', String(routerPort), '1', ...replicaPorts.map(String)]))
+    const anchor: Array<{SET: number; GET: number}> = []
+    const skeleton: Array<{SET: number; GET: number}> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      anchor.push(runBenchmark(redisPort))
+      skeleton.push(runBenchmark(routerPort))
+    }
+
+    for (const op of ['SET', 'GET'] as const) {
+      const a = Math.max(...anchor.map((run) => run[op]))
+      const b = Math.max(...skeleton.map((run) => run[op]))
+      const label = mode === 'level' ? 'replicas keep SETs in LevelDB' : 'replicas keep SETs in memory '
+      console.log(`${op}  skeleton, ${label}: ${fmt(b)} req/s = ${((b / a) * 100).toFixed(1)}% of redis-server's ${a.toFixed(0)}  [redis ${anchor.map((run) => run[op].toFixed(0)).join('/')}; skeleton ${skeleton.map((run) => run[op].toFixed(0)).join('/')}]`)
+    }
+  } finally {
+    for (const child of children) await stop(child)
+  }
+}
+
 const fmt = (n: number): string => (Number.isFinite(n) ? n.toFixed(0).padStart(8) : '     n/a')
 
 async function main(): Promise<void> {
@@ -172,6 +214,12 @@ async function main(): Promise<void> {
     const cpu2 = clusterCpu(cluster.pid!)
     console.log(`CPU per SET: ${cpuPerRequest(cpu0, cpu1, REQUESTS)}  (a run of -t set alone; load ${load()})`)
     console.log(`CPU per GET: ${cpuPerRequest(cpu1, cpu2, REQUESTS)}  (a run of -t get alone)`)
+    // What any Node implementation of §5's topology reaches here: the same
+    // benchmark through a skeleton with none of the cluster's semantics.
+    await stop(cluster)
+    console.log(`the floor: a Node router and 2 replicas that only forward and store (bench/lib/kv-skeleton.ts), best of ${ROUNDS} each, alternating with redis-server:`)
+    await skeletonRow(redisPort, 'level', dir)
+    await skeletonRow(redisPort, 'memory', dir)
   } finally {
     await stop(cluster)
     await stop(redis)

@@ -4,7 +4,10 @@
 // interleaved, ROUNDS times; medians and ratios. Two cluster set-ups: the
 // embedded one (the default: the process opens its own data dir) and a
 // running router + server (DISK_CLUSTER). `ls local:/` is shown as the
-// floor every CLI run pays (Node + oclif start-up). Target: <= 1.5x rclone.
+// floor every CLI run pays (Node + oclif start-up). Below it, what no Node
+// program can go under here: `node -e 0`, and a bare script that loads no
+// module of ours and only stats both trees and compares them (WALK).
+// Target: <= 1.5x rclone.
 // Never fails on a number.
 import {execFileSync} from 'node:child_process'
 import fs from 'node:fs/promises'
@@ -19,6 +22,28 @@ const DIRS = 20
 const PER_DIR = 100
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const COPY_ROUNDS = 3
+// The least any sync in Node does to decide "nothing to do": list both trees,
+// stat every file, compare size and modification time. Run as `node -e`.
+const WALK = `
+const fs = require('node:fs'), path = require('node:path')
+function walk(root) {
+  const out = new Map(), stack = ['']
+  while (stack.length > 0) {
+    const rel = stack.pop()
+    for (const entry of fs.readdirSync(path.join(root, rel), {withFileTypes: true})) {
+      const name = rel ? rel + '/' + entry.name : entry.name
+      if (entry.isDirectory()) stack.push(name)
+      else { const st = fs.statSync(path.join(root, name)); out.set(name, [st.size, st.mtimeMs]) }
+    }
+  }
+  return out
+}
+const [from, to] = process.argv.slice(1)
+const a = walk(from), b = walk(to)
+let unchanged = 0
+for (const [name, [size, mtime]] of a) { const other = b.get(name); if (other && other[0] === size && Math.abs(other[1] - mtime) < 1) unchanged++ }
+if (unchanged !== a.size || a.size !== b.size) process.exit(1)
+`
 const bin = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-sync-'))
 const cluster = await TestCluster.start({servers: 1, replicas: 1})
@@ -49,13 +74,15 @@ try {
     if (again.copied !== 0 || again.deleted !== 0 || again.unchanged !== DIRS * PER_DIR) throw new Error(`second sync did something: ${JSON.stringify(again)}`)
   }
 
-  const times: Record<string, number[]> = {rclone: [], embedded: [], router: [], floor: []}
+  const times: Record<string, number[]> = {rclone: [], embedded: [], router: [], floor: [], walk: [], node: []}
   for (let round = 0; round < ROUNDS; round++) {
     const runs: Array<[string, () => Promise<Measured>]> = [
       ['rclone', rclone],
       ['embedded', () => ours(embedded)],
       ['router', () => ours(routed)],
       ['floor', () => measure(process.execPath, [bin, 'ls', 'local:/', '-q'], base)],
+      ['walk', () => measure(process.execPath, ['-e', WALK, src, path.join(work, 'rclone-dst')])],
+      ['node', () => measure(process.execPath, ['-e', '0'])],
     ]
     for (const [name, run] of runs) {
       const m = await run()
@@ -88,9 +115,12 @@ try {
     ['embedded', 'sync -> embedded cluster'],
     ['router', 'sync -> cluster router (DISK_CLUSTER)'],
     ['floor', 'ls local:/ (CLI start-up floor)'],
+    ['walk', 'bare Node: stat both trees, compare'],
+    ['node', 'node -e 0'],
   ] as const) {
     const m = median(times[name])
-    console.log(`${label.padEnd(38)} ${m.toFixed(3)} s  ${(m / r).toFixed(2)}x rclone${name === 'floor' ? '' : ' (target <= 1.5x)'}`)
+    const target = name === 'embedded' || name === 'router' ? ' (target <= 1.5x)' : ''
+    console.log(`${label.padEnd(38)} ${m.toFixed(3)} s  ${(m / r).toFixed(2)}x rclone${target}`)
   }
   const cpu = (m: Measured) => (m.userSeconds ?? NaN) + (m.systemSeconds ?? NaN)
   const rc = median(copies.rclone.map((m) => m.seconds))
