@@ -164,34 +164,34 @@ async function router(port: number, need: number, replicaPorts: number[]): Promi
   })
 
   const server = net.createServer((socket) => {
-      socket.setNoDelay(true)
-      socket.on('error', () => {})
-      socket.on(
-        'data',
-        framer((buf, start, end) => {
-          // The command's name starts after "*N\r\n$L\r\n".
-          const nameAt = buf.indexOf(10, buf.indexOf(10, start) + 1) + 1
-          const first3 = buf.toString('latin1', nameAt, nameAt + 4).toUpperCase()
-          const isSet = first3 === 'SET\r'
-          if (!isSet && first3 !== 'GET\r') {
-            // redis-benchmark asks CONFIG GET before it starts: an empty answer.
-            socket.write(first3 === 'PING' ? '+PONG\r\n' : '*0\r\n')
-            return
-          }
+    socket.setNoDelay(true)
+    socket.on('error', () => {})
+    socket.on(
+      'data',
+      framer((buf, start, end) => {
+        // The command's name starts after "*N\r\n$L\r\n".
+        const nameAt = buf.indexOf(10, buf.indexOf(10, start) + 1) + 1
+        const first3 = buf.toString('latin1', nameAt, nameAt + 4).toUpperCase()
+        const isSet = first3 === 'SET\r'
+        if (!isSet && first3 !== 'GET\r') {
+          // redis-benchmark asks CONFIG GET before it starts: an empty answer.
+          socket.write(first3 === 'PING' ? '+PONG\r\n' : '*0\r\n')
+          return
+        }
 
-          // Replicas answer in order and every command goes to each, so the
-          // client's replies leave in its request order.
-          const command = buf.subarray(start, end)
-          let answered = 0
-          let first: Buffer | undefined
-          for (const replica of replicas)
-            replica.send(command, (reply) => {
-              first ??= Buffer.from(reply)
-              if (++answered === need) socket.write(isSet ? '+OK\r\n' : first)
-            })
-        }),
-      )
-    })
+        // Replicas answer in order and every command goes to each, so the
+        // client's replies leave in its request order.
+        const command = buf.subarray(start, end)
+        let answered = 0
+        let first: Buffer | undefined
+        for (const replica of replicas)
+          replica.send(command, (reply) => {
+            first ??= Buffer.from(reply)
+            if (++answered === need) socket.write(isSet ? '+OK\r\n' : first)
+          })
+      }),
+    )
+  })
   await listen(server, port)
 }
 
